@@ -1,0 +1,1 @@
+"""One module per `jaxinterest` subcommand; see jaxinterest/cli.py."""
