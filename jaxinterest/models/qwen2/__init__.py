@@ -1,1 +1,43 @@
+"""The Qwen2 / Qwen2.5 decoder (and Llama-layout checkpoints such as SmolLM2)."""
 
+from jaxinterest.models.qwen2.config import (
+    PRESETS,
+    TINY_VOCAB,
+    Qwen2Config,
+    config_from_hf,
+    config_to_hf,
+    get_preset,
+)
+from jaxinterest.models.qwen2.hf import CheckpointError, load_hf, save_hf
+from jaxinterest.models.qwen2.model import (
+    abstract_params,
+    forward,
+    forward_with_cache,
+    hidden_states,
+    init_cache,
+    init_params,
+    logits_from_hidden,
+    param_axes,
+    param_shapes,
+)
+
+__all__ = [
+    "PRESETS",
+    "TINY_VOCAB",
+    "CheckpointError",
+    "Qwen2Config",
+    "abstract_params",
+    "config_from_hf",
+    "config_to_hf",
+    "forward",
+    "forward_with_cache",
+    "get_preset",
+    "hidden_states",
+    "init_cache",
+    "init_params",
+    "load_hf",
+    "logits_from_hidden",
+    "param_axes",
+    "param_shapes",
+    "save_hf",
+]

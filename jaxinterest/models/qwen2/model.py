@@ -1,0 +1,273 @@
+"""The Qwen2 decoder as pure functions over a params pytree.
+
+Shape legend (used in comments and einsums):
+  B batch, T query length, S key length (cache slots), D model width, N query heads,
+  K kv heads, G = N // K query heads per kv head, H head dim, F MLP width, V vocabulary,
+  L layers.
+
+Params are nested dicts of arrays. Per-layer weights are stacked on a leading L axis and the
+layers run under `lax.scan`, so compile time does not grow with depth.
+
+Numerics follow HF transformers' Qwen2: RMSNorm statistics in float32, the norm weight applied
+in the activation dtype; RoPE angles in float32 (bf16 positions would alias beyond 256);
+attention softmax in float32; logits returned in float32.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxinterest.models.qwen2.config import Qwen2Config
+
+Params = dict
+# A large finite negative instead of -inf: a fully masked row (a pad query) then softmaxes to a
+# uniform distribution instead of NaN, and NaN cannot leak into gradients.
+_MASKED = -1e30
+
+
+def param_axes(cfg: Qwen2Config) -> Params:
+    """Logical axis names of every parameter, in the same tree structure as `init_params`."""
+    layers = {
+        "attn_norm": {"scale": ("layers", "embed")},
+        "q": {"kernel": ("layers", "embed", "heads", "head_dim")},
+        "k": {"kernel": ("layers", "embed", "kv_heads", "head_dim")},
+        "v": {"kernel": ("layers", "embed", "kv_heads", "head_dim")},
+        "o": {"kernel": ("layers", "heads", "head_dim", "embed")},
+        "mlp_norm": {"scale": ("layers", "embed")},
+        "gate": {"kernel": ("layers", "embed", "mlp")},
+        "up": {"kernel": ("layers", "embed", "mlp")},
+        "down": {"kernel": ("layers", "mlp", "embed")},
+    }
+    if cfg.qkv_bias:
+        layers["q"]["bias"] = ("layers", "heads", "head_dim")
+        layers["k"]["bias"] = ("layers", "kv_heads", "head_dim")
+        layers["v"]["bias"] = ("layers", "kv_heads", "head_dim")
+    axes = {
+        "embed": {"embedding": ("vocab", "embed")},
+        "layers": layers,
+        "final_norm": {"scale": ("embed",)},
+    }
+    if not cfg.tie_embeddings:
+        axes["lm_head"] = {"kernel": ("embed", "vocab")}
+    return axes
+
+
+def param_shapes(cfg: Qwen2Config) -> Params:
+    """Shape of every parameter, in the same tree structure as `param_axes`."""
+    size = {
+        "layers": cfg.num_layers,
+        "embed": cfg.hidden_size,
+        "heads": cfg.num_heads,
+        "kv_heads": cfg.num_kv_heads,
+        "head_dim": cfg.head_dim,
+        "mlp": cfg.intermediate_size,
+        "vocab": cfg.vocab_size,
+    }
+    return jax.tree.map(
+        lambda axes: tuple(size[a] for a in axes),
+        param_axes(cfg),
+        is_leaf=lambda x: isinstance(x, tuple),
+    )
+
+
+def abstract_params(cfg: Qwen2Config, dtype=jnp.float32) -> Params:
+    """`jax.ShapeDtypeStruct` leaves: the params tree without allocating it."""
+    return jax.tree.map(
+        lambda shape: jax.ShapeDtypeStruct(shape, dtype),
+        param_shapes(cfg),
+        is_leaf=lambda x: isinstance(x, tuple),
+    )
+
+
+def init_params(cfg: Qwen2Config, key: jax.Array, dtype=jnp.float32) -> Params:
+    """Random init as in HF Qwen2 (normal(0, 0.02) weights, zero biases, unit norms)."""
+    shapes = param_shapes(cfg)
+    leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda x: isinstance(x, tuple))
+    paths = [
+        jax.tree_util.keystr(p)
+        for p, _ in jax.tree_util.tree_flatten_with_path(
+            shapes, is_leaf=lambda x: isinstance(x, tuple)
+        )[0]
+    ]
+    keys = jax.random.split(key, len(leaves))
+    out = []
+    for path, shape, k in zip(paths, leaves, keys, strict=True):
+        if "scale" in path:
+            out.append(jnp.ones(shape, dtype))
+        elif "bias" in path:
+            out.append(jnp.zeros(shape, dtype))
+        else:
+            out.append((0.02 * jax.random.normal(k, shape, jnp.float32)).astype(dtype))
+    return jax.tree.unflatten(treedef, out)
+
+
+def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
+    """RMSNorm with float32 statistics; the weight multiplies in the input dtype, as HF does."""
+    x32 = x.astype(jnp.float32)
+    normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
+    return scale * normed.astype(x.dtype)
+
+
+def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
+    """Rotary embedding in the rotate-half layout. x: [B, T, heads, H]; positions: [B, T]."""
+    h = x.shape[-1]
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, h, 2, dtype=jnp.float32) / h))  # [H/2]
+    angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [B, T, H/2]
+    cos = jnp.concatenate([jnp.cos(angles)] * 2, axis=-1)[:, :, None, :].astype(x.dtype)
+    sin = jnp.concatenate([jnp.sin(angles)] * 2, axis=-1)[:, :, None, :].astype(x.dtype)
+    x1, x2 = x[..., : h // 2], x[..., h // 2 :]
+    rotated = jnp.concatenate([-x2, x1], axis=-1)
+    return x * cos + rotated * sin
+
+
+def attention_bias(q_slots: jax.Array, kv_valid: jax.Array) -> jax.Array:
+    """Additive attention bias [B, 1, 1, T, S] from causal order and key validity.
+
+    q_slots: [B, T] cache slot (or index) of each query token; a query sees keys at slots
+    <= its own. kv_valid: [B, S] bool, keys that hold real tokens.
+    """
+    s = jnp.arange(kv_valid.shape[1])
+    allowed = (s[None, None, :] <= q_slots[:, :, None]) & kv_valid[:, None, :]  # [B, T, S]
+    return jnp.where(allowed, 0.0, _MASKED)[:, None, None, :, :].astype(jnp.float32)
+
+
+def _attention(lp, x, positions, bias, cfg: Qwen2Config, kv_cache, write_index):
+    """One attention block. Returns (output [B, T, D], updated (k, v) cache or None)."""
+    q = jnp.einsum("btd,dnh->btnh", x, lp["q"]["kernel"])
+    k = jnp.einsum("btd,dkh->btkh", x, lp["k"]["kernel"])
+    v = jnp.einsum("btd,dkh->btkh", x, lp["v"]["kernel"])
+    if cfg.qkv_bias:
+        q, k, v = q + lp["q"]["bias"], k + lp["k"]["bias"], v + lp["v"]["bias"]
+    q = rope(q, positions, cfg.rope_theta)
+    k = rope(k, positions, cfg.rope_theta)
+    if kv_cache is not None:
+        cache_k, cache_v = kv_cache
+        start = (0, write_index, 0, 0)
+        k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), start)  # [B, S, K, H]
+        v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), start)
+        kv_cache = (k, v)
+        k, v = k.astype(x.dtype), v.astype(x.dtype)
+    b, t = x.shape[:2]
+    groups = cfg.num_heads // cfg.num_kv_heads
+    q = q.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)  # [B, T, K, G, H]
+    scores = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=jnp.float32)
+    scores = scores * (cfg.head_dim**-0.5) + bias  # [B, K, G, T, S]
+    probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
+    out = jnp.einsum("bkgts,bskh->btkgh", probs, v).reshape(b, t, cfg.num_heads, cfg.head_dim)
+    return jnp.einsum("btnh,nhd->btd", out, lp["o"]["kernel"]), kv_cache
+
+
+def _mlp(lp, x):
+    gate = jnp.einsum("btd,df->btf", x, lp["gate"]["kernel"])
+    up = jnp.einsum("btd,df->btf", x, lp["up"]["kernel"])
+    return jnp.einsum("btf,fd->btd", jax.nn.silu(gate) * up, lp["down"]["kernel"])
+
+
+def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, write_index=0):
+    """Embeddings and all layers. Returns (final normed hidden [B, T, D], cache or None)."""
+    x = params["embed"]["embedding"][tokens]  # [B, T, D]
+
+    def layer(x, inputs):
+        lp, kv = inputs
+        with jax.named_scope("attention"):
+            h = rms_norm(x, lp["attn_norm"]["scale"], cfg.rms_norm_eps)
+            attn, kv = _attention(lp, h, positions, bias, cfg, kv, write_index)
+            x = x + attn
+        with jax.named_scope("mlp"):
+            x = x + _mlp(lp, rms_norm(x, lp["mlp_norm"]["scale"], cfg.rms_norm_eps))
+        return x, kv
+
+    kv_in = None if cache is None else (cache["k"], cache["v"])
+    x, kv_out = jax.lax.scan(layer, x, (params["layers"], kv_in))
+    x = rms_norm(x, params["final_norm"]["scale"], cfg.rms_norm_eps)
+    new_cache = None if cache is None else {"k": kv_out[0], "v": kv_out[1]}
+    return x, new_cache
+
+
+def logits_from_hidden(params: Params, hidden: jax.Array, cfg: Qwen2Config) -> jax.Array:
+    """[B, T, D] final hidden -> [B, T, V] float32 logits (tied or untied head)."""
+    if cfg.tie_embeddings:
+        return jnp.einsum(
+            "btd,vd->btv", hidden, params["embed"]["embedding"], preferred_element_type=jnp.float32
+        )
+    return jnp.einsum(
+        "btd,dv->btv", hidden, params["lm_head"]["kernel"], preferred_element_type=jnp.float32
+    )
+
+
+def default_positions(attention_mask: jax.Array) -> jax.Array:
+    """Positions that count only real tokens, so padding never shifts RoPE phases. [B, T]."""
+    return jnp.maximum(jnp.cumsum(attention_mask.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+def hidden_states(
+    params: Params,
+    tokens: jax.Array,
+    cfg: Qwen2Config,
+    *,
+    attention_mask: jax.Array | None = None,
+    positions: jax.Array | None = None,
+) -> jax.Array:
+    """Final normed hidden states [B, T, D] (before the LM head)."""
+    b, t = tokens.shape
+    if attention_mask is None:
+        attention_mask = jnp.ones((b, t), jnp.int32)
+    if positions is None:
+        positions = default_positions(attention_mask)
+    slots = jnp.broadcast_to(jnp.arange(t), (b, t))
+    bias = attention_bias(slots, attention_mask.astype(bool))
+    hidden, _ = _decoder(params, tokens, positions, bias, cfg)
+    return hidden
+
+
+def forward(
+    params: Params,
+    tokens: jax.Array,
+    cfg: Qwen2Config,
+    *,
+    attention_mask: jax.Array | None = None,
+    positions: jax.Array | None = None,
+) -> jax.Array:
+    """Causal LM logits [B, T, V] float32 for tokens [B, T].
+
+    attention_mask: [B, T], 1 on real tokens, 0 on padding (left or right). Without explicit
+    positions, each row's real tokens get positions 0, 1, 2, ... whatever the padding, so a
+    padded row's logits on real tokens equal the unpadded row's.
+    """
+    h = hidden_states(params, tokens, cfg, attention_mask=attention_mask, positions=positions)
+    return logits_from_hidden(params, h, cfg)
+
+
+def init_cache(cfg: Qwen2Config, batch: int, max_len: int, dtype=jnp.float32) -> dict:
+    """Preallocated KV cache: {"k", "v"} each [L, B, S, K, H], S = max_len slots."""
+    shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+
+
+def forward_with_cache(
+    params: Params,
+    tokens: jax.Array,
+    cfg: Qwen2Config,
+    cache: dict,
+    *,
+    positions: jax.Array,
+    write_index: jax.Array | int,
+    kv_valid: jax.Array,
+    return_hidden: bool = False,
+) -> tuple[jax.Array, dict]:
+    """Runs tokens [B, T] against a KV cache, writing their keys/values at cache slots
+    [write_index, write_index + T) (the same slots for every row).
+
+    positions: [B, T] RoPE positions of the new tokens (per row, so left-padded prompts work).
+    kv_valid: [B, S] bool, which cache slots hold real tokens once these are written.
+    Returns (logits [B, T, V] float32, or final hidden [B, T, D] if return_hidden; new cache).
+    Prefill is this with T = prompt length and write_index 0; a decode step has T = 1.
+    """
+    b, t = tokens.shape
+    q_slots = write_index + jnp.broadcast_to(jnp.arange(t), (b, t))
+    bias = attention_bias(q_slots, kv_valid)
+    hidden, cache = _decoder(params, tokens, positions, bias, cfg, cache, write_index)
+    if return_hidden:
+        return hidden, cache
+    return logits_from_hidden(params, hidden, cfg), cache
