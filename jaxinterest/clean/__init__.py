@@ -1,0 +1,49 @@
+"""Noise cleaning (paper §4.2): classify each behaviour as informative (1) or noise (0)."""
+
+from jaxinterest.clean.classifier import (
+    KINDS,
+    NoiseClassifier,
+    filter_events,
+    load_classifier,
+    save_classifier,
+    train_classifier,
+)
+from jaxinterest.clean.encoder_clf import EncoderClfConfig
+from jaxinterest.clean.events import (
+    join_labels,
+    precision_recall_f1,
+    render_behavior,
+    render_behaviors,
+    user_split_mask,
+)
+from jaxinterest.clean.judge import (
+    JUDGE_SYSTEM_PROMPT,
+    JUDGE_USER_TEMPLATE,
+    JudgeAnswerError,
+    judge_messages,
+    labels_from_judge,
+    parse_judge_label,
+)
+from jaxinterest.clean.ngram import NgramConfig
+
+__all__ = [
+    "JUDGE_SYSTEM_PROMPT",
+    "JUDGE_USER_TEMPLATE",
+    "KINDS",
+    "EncoderClfConfig",
+    "JudgeAnswerError",
+    "NgramConfig",
+    "NoiseClassifier",
+    "filter_events",
+    "join_labels",
+    "judge_messages",
+    "labels_from_judge",
+    "load_classifier",
+    "parse_judge_label",
+    "precision_recall_f1",
+    "render_behavior",
+    "render_behaviors",
+    "save_classifier",
+    "train_classifier",
+    "user_split_mask",
+]
