@@ -47,8 +47,7 @@ def make_mesh(shape: Sequence[int] | None = None, devices=None) -> Mesh:
         shape = (len(devices), 1, 1)
     if len(shape) != 3 or math.prod(shape) != len(devices):
         raise ValueError(
-            f"mesh shape {tuple(shape)} does not cover {len(devices)} devices "
-            f"with axes {MESH_AXES}"
+            f"mesh shape {tuple(shape)} does not cover {len(devices)} devices with axes {MESH_AXES}"
         )
     grid = np.asarray(devices, dtype=object).reshape(tuple(shape))
     return Mesh(grid, MESH_AXES, axis_types=(AxisType.Auto,) * 3)
