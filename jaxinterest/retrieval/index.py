@@ -1,0 +1,164 @@
+"""A FAISS inner-product index over L2-normalised article embeddings, holding the article ids.
+
+Kinds: "flat" (exact, IndexFlatIP), "hnsw" (IndexHNSWFlat, METRIC_INNER_PRODUCT), "ivf"
+(IndexIVFFlat over a flat IP quantizer). Inner product of unit vectors is cosine similarity.
+
+Default approximate kind, chosen by measurement (bench/retrieval.py, 1,214,552 MiniLM-derived
+vectors of dim 384, 10,000 queries, 2 CPU cores; numbers in the bench output and README):
+see `DEFAULT_KIND` / `DEFAULT_PARAMS` below for the values and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import faiss
+import numpy as np
+
+KINDS = ("flat", "hnsw", "ivf")
+DEFAULT_KIND = "hnsw"
+DEFAULT_PARAMS = {
+    "flat": {},
+    "hnsw": {"M": 32, "ef_construction": 40, "ef_search": 64},
+    "ivf": {"nlist": None, "nprobe": 32},  # nlist None -> 4 * sqrt(N), at least 1
+}
+# Rejected as a news id so it can mark "no result" in retrieve's output.
+MISSING_ID = ""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NewsIndex:
+    """A searchable set of articles.
+
+    index: the FAISS index (row r of the index is article ids[r]);
+    ids: object array [N] of news ids; kind, params: how it was built (params after defaults,
+    e.g. the effective nlist); window: (start, end) unix seconds or None; dim: embedding width.
+    """
+
+    index: faiss.Index
+    ids: np.ndarray
+    kind: str
+    params: dict
+    window: tuple[int, int] | None
+    dim: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def on_gpu(self) -> bool:
+        return "Gpu" in type(self.index).__name__
+
+
+def check_embeddings(x, what: str, dim: int | None = None) -> np.ndarray:
+    """Float32 C-contiguous [N, D] unit rows, or a ValueError naming the first bad row."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"{what} must be 2-D [N, D], got shape {x.shape}")
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(f"{what} have width {x.shape[1]}, the index has {dim}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{what} must be floating point, got {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{what} row {int(np.argmax(bad))} has NaN or inf")
+    norms = np.linalg.norm(x, axis=1)
+    off = np.abs(norms - 1.0) > 1e-3
+    if off.any():
+        r = int(np.argmax(off))
+        raise ValueError(f"{what} row {r} has norm {norms[r]:.4g}; L2-normalise first (embed does)")
+    return x
+
+
+def _check_ids(news_ids, n: int) -> np.ndarray:
+    ids = np.asarray(list(news_ids), dtype=object)
+    if len(ids) != n:
+        raise ValueError(f"{len(ids)} news ids for {n} embeddings")
+    seen: dict[str, int] = {}
+    for i, a in enumerate(ids):
+        if not isinstance(a, str) or a == MISSING_ID:
+            raise ValueError(f"news_ids[{i}] = {a!r}: ids must be non-empty strings")
+        if a in seen:
+            raise ValueError(f"news_ids[{i}] = {a!r} duplicates news_ids[{seen[a]}]")
+        seen[a] = i
+    return ids
+
+
+def resolve_params(kind: str, n: int, params: dict | None) -> dict:
+    """Defaults for `kind` overridden by `params`; unknown keys are an error."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    out = dict(DEFAULT_PARAMS[kind])
+    unknown = set(params or {}) - set(out)
+    if unknown:
+        raise ValueError(f"unknown {kind} params {sorted(unknown)}; known: {sorted(out)}")
+    out.update(params or {})
+    if kind == "ivf":
+        # k-means wants ~39+ points per centroid; shrink nlist on small sets instead of failing.
+        nlist = out["nlist"] or max(1, int(4 * math.sqrt(n)))
+        out["nlist"] = max(1, min(int(nlist), n // 39))
+        out["nprobe"] = min(int(out["nprobe"]), out["nlist"])
+    return out
+
+
+def _make_faiss(kind: str, dim: int, x: np.ndarray, p: dict) -> faiss.Index:
+    if kind == "flat" or len(x) == 0:
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, int(p["M"]), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(p["ef_construction"])
+        index.hnsw.efSearch = int(p["ef_search"])
+    else:
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, int(p["nlist"]), faiss.METRIC_INNER_PRODUCT)
+        # Train on a fixed-seed sample of <= 64 points per list: k-means cost is linear in it and
+        # more points barely move the centroids.
+        rng = np.random.default_rng(0)
+        sample = x if len(x) <= 64 * p["nlist"] else x[rng.choice(len(x), 64 * p["nlist"], False)]
+        index.train(sample)
+        index.nprobe = int(p["nprobe"])
+    index.add(x)
+    return index
+
+
+def to_gpu_if_available(index: faiss.Index, kind: str) -> faiss.Index:
+    """Move flat/IVF indexes to all GPUs when faiss-gpu sees one (HNSW has no GPU version)."""
+    if kind != "hnsw" and hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
+        return faiss.index_cpu_to_all_gpus(index)
+    return index
+
+
+def build_index(
+    news_ids,
+    embeddings,
+    published=None,
+    window: tuple[int, int] | None = None,
+    *,
+    kind: str = DEFAULT_KIND,
+    params: dict | None = None,
+    use_gpu: bool = True,
+) -> NewsIndex:
+    """Index the articles a query may see.
+
+    news_ids: N unique non-empty strings; embeddings: [N, D] unit rows (from `embed`);
+    published: int64 [N] unix seconds, needed with `window`; window: (start, end) keeps articles
+    with start <= published < end (half-open, like the world's test window).
+    """
+    x = check_embeddings(embeddings, "embeddings")
+    ids = _check_ids(news_ids, len(x))
+    if window is not None:
+        if published is None:
+            raise ValueError("window filtering needs `published`")
+        published = np.asarray(published)
+        if published.shape != (len(ids),):
+            raise ValueError(f"published has shape {published.shape}, expected ({len(ids)},)")
+        start, end = int(window[0]), int(window[1])
+        keep = (published >= start) & (published < end)
+        ids, x, window = ids[keep], x[keep], (start, end)
+    p = resolve_params(kind, len(x), params)
+    index = _make_faiss(kind, x.shape[1], x, p)
+    if use_gpu:
+        index = to_gpu_if_available(index, kind)
+    return NewsIndex(index=index, ids=ids, kind=kind, params=p, window=window, dim=x.shape[1])
