@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Module names under jaxinterest.commands, in the order `--help` lists them.
@@ -37,7 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (KeyError, ValueError, FileNotFoundError, NotImplementedError) as err:
+        # Bad input from the user: one clear line instead of a traceback.
+        # Set JAXINTEREST_DEBUG=1 to see the traceback.
+        if os.environ.get("JAXINTEREST_DEBUG"):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"jaxinterest {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
