@@ -1,0 +1,1 @@
+"""Package data: `tiny_bpe_8k.json`, the tiny family tokenizer (jaxinterest.tokenizers.tiny)."""
