@@ -193,7 +193,7 @@ def evaluate_queries(
     progress: bool = False,
 ) -> tuple[dict, dict[str, list[str]]]:
     """Run the protocol. Returns (JSON-ready report, user_id -> ranked news ids)."""
-    from jaxinterest.retrieval import retrieve_merged
+    from jaxinterest.retrieval import merge_users, retrieve
 
     t0 = time.perf_counter()
     users = column(world.users, "user_id")
@@ -206,14 +206,19 @@ def evaluate_queries(
         index = build_test_index(world, cfg, model=model, progress=progress)
     t_index = time.perf_counter()
     seen = seen_articles(world)
-    ranked = retrieve_merged(
-        index,
-        per_user_queries,
+    # Embed and search each distinct query once (popularity gives everyone the same list).
+    unique = list(dict.fromkeys(q for qs in per_user_queries for q in qs))
+    counts["n_distinct_queries"] = len(unique)
+    vecs = _embed_with_progress(unique, cfg, model, "embed queries", progress)
+    ids, scores = retrieve(index, vecs, cfg.per_query_k)
+    row = {q: i for i, q in enumerate(unique)}
+    rows = [[row[q] for q in qs] for qs in per_user_queries]
+    ranked = merge_users(
+        [ids[r] for r in rows],
+        [scores[r] for r in rows],
         cfg.k,
-        per_query_k=cfg.per_query_k,
-        method=cfg.merge_method,
-        exclude_per_user=[seen.get(u, set()) for u in users],
-        model=model,
+        cfg.merge_method,
+        [seen.get(u, set()) for u in users],
     )
     rel = held_out_clicks(world)
     relevant = [rel.get(u, set()) for u in users]
