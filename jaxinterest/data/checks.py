@@ -1,0 +1,130 @@
+"""Table-specific validation: domains, order, duplicates, windows and cross-file references.
+
+Each function adds bad-row masks to a `schema.Problems`; the file-level ordering rule (events
+grouped and sorted by user_id) raises in both modes, because dropping rows cannot repair it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jaxinterest.data.schema import DOMAINS, MAX_EVENTS_PER_DOMAIN, SPLITS, Problems, SchemaError
+
+
+def _np(a) -> np.ndarray:
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    return a.to_numpy(zero_copy_only=False)
+
+
+def _dups(col) -> np.ndarray:
+    """[n] bool: True on every repeat of a value seen earlier in the column."""
+    _, first = np.unique(
+        _np(pc.dictionary_encode(col).combine_chunks().indices)
+        if not pa.types.is_integer(col.type)
+        else _np(col),
+        return_index=True,
+    )
+    mask = np.ones(len(col), bool)
+    mask[first] = False
+    return mask
+
+
+def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
+    dom = t.column("domain")
+    probs.add(
+        ~_np(pc.fill_null(pc.is_in(dom, pa.array(DOMAINS)), False)),
+        "domain",
+        f"unknown domain (allowed: {', '.join(DOMAINS)})",
+        lambda r: repr(dom[r].as_py()),
+    )
+    probs.add(
+        _np(pc.fill_null(pc.equal(t.column("user_id"), ""), False)), "user_id", "empty user id"
+    )
+    click = _np(pc.fill_null(pc.equal(dom, "click"), False))
+    probs.add(click & _np(pc.is_null(t.column("news_id"))), "news_id", "click without news_id")
+    probs.add(_dups(t.column("event_id")), "event_id", "duplicate event_id")
+    ts = _np(t.column("timestamp")).astype(np.int64)
+    out = (ts < meta["train_start"]) | (ts >= meta["train_end"])
+    probs.add(
+        out,
+        "timestamp",
+        "outside the training window [train_start, train_end)",
+        lambda r: str(ts[r]),
+    )
+    if len(t) < 2:
+        return
+    u = t.column("user_id")
+    prev_u, next_u = u.slice(0, len(t) - 1), u.slice(1)
+    back = np.flatnonzero(_np(pc.fill_null(pc.less(next_u, prev_u), False)))
+    if len(back):
+        r = int(back[0]) + 1
+        raise SchemaError(
+            probs.file,
+            r,
+            "user_id",
+            "events must be sorted by (user_id, timestamp); user ids go backwards here",
+        )
+    same = _np(pc.fill_null(pc.equal(next_u, prev_u), False))
+    # time may not go backwards inside a user
+    bad = np.r_[False, same & (ts[1:] < ts[:-1])]
+    probs.add(bad, "timestamp", "timestamps out of order within a user", lambda r: str(ts[r]))
+    # at most 50 events per (user, domain): rows beyond the most recent 50 are reported
+    code = np.cumsum(np.r_[0, ~same])
+    d = _np(pc.index_in(dom, pa.array(DOMAINS))).astype(np.float64)
+    order = np.lexsort((-ts, np.nan_to_num(d, nan=9), code))
+    g = code[order] * 16 + np.nan_to_num(d[order], nan=9).astype(np.int64)
+    first = np.r_[True, g[1:] != g[:-1]]
+    rank = np.arange(len(t)) - np.maximum.accumulate(np.where(first, np.arange(len(t)), 0))
+    over = np.zeros(len(t), bool)
+    over[order[rank >= MAX_EVENTS_PER_DOMAIN]] = True
+    probs.add(over, "domain", f"more than {MAX_EVENTS_PER_DOMAIN} events for this user and domain")
+
+
+def check_users(t: pa.Table, probs: Problems) -> None:
+    probs.add(
+        ~_np(pc.fill_null(pc.is_in(t.column("split"), pa.array(SPLITS)), False)),
+        "split",
+        f"unknown split (allowed: {', '.join(SPLITS)})",
+    )
+    probs.add(
+        _np(pc.fill_null(pc.equal(t.column("user_id"), ""), False)), "user_id", "empty user id"
+    )
+    probs.add(_dups(t.column("user_id")), "user_id", "duplicate user_id")
+
+
+def check_news(t: pa.Table, probs: Problems) -> None:
+    probs.add(_dups(t.column("news_id")), "news_id", "duplicate news_id")
+
+
+def check_test_clicks(t: pa.Table, probs: Problems, meta: dict) -> None:
+    ts = _np(t.column("timestamp")).astype(np.int64)
+    probs.add(
+        (ts < meta["test_start"]) | (ts >= meta["test_end"]),
+        "timestamp",
+        "outside the test window [test_start, test_end)",
+    )
+
+
+def check_refs(probs: Problems, t: pa.Table, col: str, ref: pa.Array, what: str) -> None:
+    """Rows whose `col` value is not among `ref` (nulls are ignored)."""
+    v = t.column(col)
+    bad = _np(pc.fill_null(pc.invert(pc.is_in(v, ref)), False)) & ~_np(pc.is_null(v))
+    probs.add(bad, col, f"unknown {what}", lambda r: repr(v[r].as_py()))
+
+
+def check_users_have_events(users: pa.Table, probs: Problems, event_users: pa.Array) -> None:
+    bad = ~_np(pc.is_in(users.column("user_id"), event_users))
+    probs.add(bad, "user_id", "user has no events (empty user)")
+
+
+def check_fresh(t: pa.Table, probs: Problems, news: pa.Table, meta: dict) -> None:
+    """Test clicks must be on articles published inside the test week (fresh items)."""
+    idx = _np(pc.index_in(t.column("news_id"), news.column("news_id")))
+    ok = ~np.isnan(idx.astype(np.float64))
+    pub = _np(news.column("published")).astype(np.int64)
+    p = np.where(ok, pub[np.nan_to_num(idx.astype(np.float64), nan=0).astype(np.int64)], 0)
+    bad = ok & ((p < meta["test_start"]) | (p >= meta["test_end"]))
+    probs.add(bad, "news_id", "article not published in the test week")

@@ -1,0 +1,283 @@
+"""Behaviour events for one chunk of users, fully vectorised over events.
+
+Steps for users [lo, hi): draw every raw event (domain, noise or interest slot, timestamp inside
+the interest's active window), keep the 50 most recent per user and domain (the paper's
+truncation), then render text only for the kept events: queries and pages from the interest's
+sub-topic/entity (sometimes a neighbouring one: exploration), clicks on articles of that
+sub-topic/entity published shortly before the click. Test-week clicks come from the interests
+still active in the test week, on articles published in the test week, plus popularity clicks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from jaxinterest.data.entities import Space, sample_within
+from jaxinterest.data.noise import NOISE_KINDS, NoisePools, render_browse_noise, render_search_noise
+from jaxinterest.data.surfaces import Pools, render_browse, render_search
+from jaxinterest.data.world_news import News, WindowSampler
+from jaxinterest.data.world_users import DAY, Users
+
+DOMAINS = ("search", "browse", "click")
+# event kinds in the oracle file: interest events, popularity clicks, then the noise kinds
+EVENT_KINDS = ("interest", "popular") + NOISE_KINDS
+
+
+@dataclass
+class Context:
+    cfg: object  # WorldConfig
+    space: Space
+    pools: Pools
+    noise: NoisePools
+    news: News
+    users: Users
+    train_start: int
+    train_end: int
+    test_start: int
+    test_end: int
+    by_entity: WindowSampler = None
+    by_sub: WindowSampler = None
+    by_all: WindowSampler = None
+    utility: WindowSampler = None
+
+    def __post_init__(self):
+        n = self.news
+        self.titles = n.table.column("title").combine_chunks()
+        self.news_ids = n.table.column("news_id").combine_chunks()
+        ones = np.ones(len(n.published), bool)
+        # inside an interest, popularity matters less than on the front page: flatter weights
+        flat = np.sqrt(n.pop)
+        self.by_entity = WindowSampler(n.entity, n.published, flat, self.train_start, ones)
+        self.by_sub = WindowSampler(n.sub, n.published, flat, self.train_start, ones)
+        content = n.sub >= 0
+        self.by_all = WindowSampler(
+            np.where(content, 0, -1), n.published, n.pop, self.train_start, ones
+        )
+        self.utility = WindowSampler(
+            np.where(content, -1, 0), n.published, n.pop, self.train_start, ones
+        )
+
+
+def _explore(ctx: Context, sub, ent, rng):
+    """With prob cfg.explore move to another entity / sub-topic of the same category."""
+    sp, n = ctx.space, len(sub)
+    cat = sp.sub_category[sub]
+    new_ent = sample_within(cat, sp.entity_pop, sp.entity_category, rng.random(n))
+    new_sub = sample_within(cat, sp.sub_pop, sp.sub_category, rng.random(n))
+    ent = np.where((ent >= 0) & (rng.random(n) < ctx.cfg.explore), new_ent, ent)
+    sub = np.where(rng.random(n) < ctx.cfg.explore / 2, new_sub, sub)
+    return sub.astype(np.int64), ent.astype(np.int64)
+
+
+def _pick_article(ctx: Context, sub, ent, t, lo_bound, rng, recent=3 * DAY):
+    """Article for interest clicks: same entity recently, else same sub-topic, else anything."""
+    n = len(t)
+    pick = ctx.by_entity.sample(ent, np.maximum(t - recent, lo_bound), t, rng.random(n))
+    miss = pick < 0
+    pick[miss] = ctx.by_sub.sample(
+        sub[miss], np.maximum(t[miss] - 2 * DAY, lo_bound), t[miss], rng.random(miss.sum())
+    )
+    miss = pick < 0
+    pick[miss] = ctx.by_sub.sample(
+        sub[miss], np.full(miss.sum(), lo_bound), t[miss], rng.random(miss.sum())
+    )
+    miss = pick < 0
+    pick[miss] = ctx.by_all.sample(
+        np.zeros(miss.sum()), np.full(miss.sum(), lo_bound), t[miss], rng.random(miss.sum())
+    )
+    return pick
+
+
+def _fix_time(ctx: Context, pick, t, lo_bound, hi_bound, rng):
+    """Any article (and never one published after the click: bump the click time instead)."""
+    miss = pick < 0
+    if miss.any():
+        pick[miss] = ctx.by_all.sample(
+            np.zeros(miss.sum()),
+            np.full(miss.sum(), lo_bound),
+            np.full(miss.sum(), hi_bound - 120),
+            rng.random(miss.sum()),
+        )
+    return pick, np.minimum(np.maximum(t, ctx.news.published[pick] + 60), hi_bound - 1)
+
+
+def _slot(weights: np.ndarray, user: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Weighted interest slot per event. weights: [n_users, K] rows summing to 1; user, u: [m]."""
+    cw = np.cumsum(weights, 1)
+    k = weights.shape[1]
+    key = (np.arange(len(weights))[:, None] + cw / cw[:, -1:]).ravel()  # sorted: row + cum share
+    pos = np.searchsorted(key, user + u * (1 - 1e-12), side="right")
+    return np.clip(pos - user * k, 0, k - 1)
+
+
+def _gather(n: int, parts: list[tuple[np.ndarray, pa.Array]], order: np.ndarray) -> pa.Array:
+    """Column whose row r holds part values for rows[order[r]]; rows no part covers are null."""
+    rows = np.concatenate([r for r, _ in parts] + [np.zeros(0, np.int64)])
+    vals = pa.concat_arrays([v.cast(pa.string()) for _, v in parts] + [pa.nulls(1, pa.string())])
+    idx = np.full(n, len(vals) - 1, np.int64)
+    idx[rows] = np.arange(len(rows))
+    return vals.take(pa.array(idx[order]))
+
+
+def _noise_entity(ctx: Context, gu: np.ndarray, rng) -> np.ndarray:
+    """Entity for hard noise rows (one of the user's interest entities), else -1."""
+    us, sp, n = ctx.users, ctx.space, len(gu)
+    slot = _slot(us.weight, gu, rng.random(n))
+    ent = us.entity[gu, slot].astype(np.int64)
+    cat = sp.sub_category[us.sub[gu, slot]]
+    fill = sample_within(cat, sp.entity_pop, sp.entity_category, rng.random(n))
+    ent = np.where(ent < 0, fill, ent)
+    return np.where(rng.random(n) < ctx.cfg.hard_noise_rate, ent, -1)
+
+
+def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict:
+    """Events, labels and test clicks of users [lo, hi). Returns tables (event_id still local)."""
+    cfg, us = ctx.cfg, ctx.users
+    counts = np.minimum(us.raw_counts[lo:hi], cfg.raw_cap)  # [n, 3]
+    n_u = hi - lo
+    user = np.repeat(np.repeat(np.arange(n_u), 3), counts.ravel())
+    dom = np.repeat(np.tile(np.arange(3), n_u), counts.ravel())
+    m = len(user)
+    noise_p = np.array([cfg.noise_rate, cfg.noise_rate, cfg.noise_rate * cfg.click_noise_scale])
+    r = rng.random(m)
+    is_noise = r < noise_p[dom]
+    is_pop = ~is_noise & (dom == 2) & (r < noise_p[dom] + cfg.popular_click_rate)
+    is_int = ~(is_noise | is_pop)
+    gu = lo + user
+    slot = _slot(us.weight[lo:hi], user, rng.random(m))
+    ws = np.where(
+        is_int, np.maximum(us.t0[gu, slot], ctx.train_start + 3600), ctx.train_start + 3600
+    )
+    we = np.where(is_int, np.minimum(us.t1[gu, slot], ctx.train_end), ctx.train_end)
+    t = ws + np.floor(rng.random(m) * (we - ws)).astype(np.int64)
+    # keep the cfg.max_per_domain most recent events per (user, domain)
+    rel = t - ctx.train_start  # < 2**22 seconds in a 30-day window
+    order = np.argsort((user * 3 + dom) * (1 << 23) + ((1 << 23) - 1 - rel), kind="stable")
+    g = user[order] * 3 + dom[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    rank = np.arange(m) - np.maximum.accumulate(np.where(first, np.arange(m), 0))
+    keep = np.sort(order[rank < cfg.max_per_domain])
+    user, dom, gu, slot, t = user[keep], dom[keep], gu[keep], slot[keep], t[keep]
+    is_noise, is_pop, is_int = is_noise[keep], is_pop[keep], is_int[keep]
+    n = len(user)
+    sub, ent = _explore(ctx, us.sub[gu, slot], us.entity[gu, slot], rng)
+    kind = np.where(is_int, 0, np.where(is_pop, 1, 0)).astype(np.int8)
+    text, url, nid = [], [], []
+    # search
+    rows = np.flatnonzero(is_int & (dom == 0))
+    ent2 = sample_within(
+        ctx.space.sub_category[sub[rows]],
+        ctx.space.entity_pop,
+        ctx.space.entity_category,
+        rng.random(len(rows)),
+    )
+    text.append((rows, render_search(ctx.pools, sub[rows], ent[rows], ent2, cfg.typo_rate, rng)))
+    rows = np.flatnonzero(is_noise & (dom == 0))
+    q, k = render_search_noise(ctx.noise, ctx.pools, _noise_entity(ctx, gu[rows], rng), rng)
+    text.append((rows, q))
+    kind[rows] = 2 + k
+    # browse
+    rows = np.flatnonzero(is_int & (dom == 1))
+    ti, ur = render_browse(ctx.pools, ctx.space, sub[rows], ent[rows], rng)
+    text.append((rows, ti)), url.append((rows, ur))
+    rows = np.flatnonzero(is_noise & (dom == 1))
+    ti, ur, k = render_browse_noise(ctx.noise, ctx.pools, _noise_entity(ctx, gu[rows], rng), rng)
+    text.append((rows, ti)), url.append((rows, ur))
+    kind[rows] = 2 + k
+    # clicks: interest, popular, utility (noise)
+    rows = np.flatnonzero(dom == 2)
+    rt = t[rows]
+    pick = _pick_article(ctx, sub[rows], ent[rows], rt, ctx.train_start, rng)
+    pop = is_pop[rows]
+    pick[pop] = ctx.by_all.sample(
+        np.zeros(pop.sum()),
+        np.maximum(rt[pop] - 2 * DAY, ctx.train_start),
+        rt[pop],
+        rng.random(pop.sum()),
+    )
+    noi = is_noise[rows]
+    pick[noi] = ctx.utility.sample(
+        np.zeros(noi.sum()),
+        np.maximum(rt[noi] - DAY, ctx.train_start),
+        rt[noi],
+        rng.random(noi.sum()),
+    )
+    kind[rows[noi]] = 2 + NOISE_KINDS.index("daily")
+    pick, t[rows] = _fix_time(ctx, pick, rt, ctx.train_start, ctx.train_end, rng)
+    text.append((rows, ctx.titles.take(pa.array(pick))))
+    nid.append((rows, ctx.news_ids.take(pa.array(pick))))
+    # final order: user, time, domain (stable)
+    fin = np.argsort(user * (1 << 26) + (t - ctx.train_start) * 4 + dom, kind="stable")
+    ids = pa.array(us.ids[lo:hi], pa.string())
+    events = pa.table(
+        {
+            "user_id": ids.take(pa.array(user[fin])),
+            "domain": pa.array(DOMAINS, pa.string()).take(pa.array(dom[fin])),
+            "timestamp": pa.array(t[fin], pa.int64()),
+            "text": _gather(n, text, fin),
+            "url": _gather(n, url, fin),
+            "news_id": _gather(n, nid, fin),
+        }
+    )
+    labels = {"keep": (kind[fin] < 2).astype(np.int8), "kind": kind[fin]}
+    clicks = np.bincount(user[dom == 2], minlength=n_u)
+    return {
+        "events": events,
+        "labels": labels,
+        "train_clicks": clicks,
+        "counts": np.stack([np.bincount(user[dom == d], minlength=n_u) for d in range(3)], 1),
+        "test": make_test_clicks(ctx, lo, hi, rng),
+    }
+
+
+def make_test_clicks(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> pa.Table:
+    """Test-week clicks of users [lo, hi) on articles published in the test week."""
+    cfg, us = ctx.cfg, ctx.users
+    n_u = hi - lo
+    per = 1 + rng.poisson(cfg.test_clicks_mean - 1, size=n_u)
+    user = np.repeat(np.arange(n_u), per)
+    m, gu = len(user), lo + user
+    span = ctx.test_end - ctx.test_start - 3600
+    t = ctx.test_start + 3600 + np.floor(rng.random(m) * span).astype(np.int64)
+    # interests alive in the test week; emerging ones are the freshest, so they weigh more
+    w = (
+        us.weight[lo:hi]
+        * (us.t1[lo:hi] >= ctx.test_start)
+        * np.where(us.kind[lo:hi] == 2, 1.5, 1.0)
+    )
+    slot = _slot(w, user, rng.random(m))
+    sub, ent = _explore(ctx, us.sub[gu, slot], us.entity[gu, slot], rng)
+    pick = _pick_article(ctx, sub, ent, t, ctx.test_start, rng, recent=2 * DAY)
+    r = rng.random(m)
+    daily = r < cfg.test_daily_rate
+    pop = ~daily & (r < cfg.test_daily_rate + cfg.test_popular_rate)
+    pick[pop] = ctx.by_all.sample(
+        np.zeros(pop.sum()),
+        np.maximum(t[pop] - 2 * DAY, ctx.test_start),
+        t[pop],
+        rng.random(pop.sum()),
+    )
+    pick[daily] = ctx.utility.sample(
+        np.zeros(daily.sum()),
+        np.maximum(t[daily] - DAY, ctx.test_start),
+        t[daily],
+        rng.random(daily.sum()),
+    )
+    pick, t = _fix_time(ctx, pick, t, ctx.test_start, ctx.test_end, rng)
+    # one row per (user, article): the first click
+    order = np.lexsort((t, pick, user))
+    dup = np.r_[
+        False, (user[order][1:] == user[order][:-1]) & (pick[order][1:] == pick[order][:-1])
+    ]
+    sel = order[~dup]
+    sel = sel[np.lexsort((pick[sel], t[sel], user[sel]))]
+    return pa.table(
+        {
+            "user_id": pa.array(us.ids[lo:hi], pa.string()).take(pa.array(user[sel])),
+            "news_id": ctx.news_ids.take(pa.array(pick[sel])),
+            "timestamp": pa.array(t[sel], pa.int64()),
+        }
+    )
