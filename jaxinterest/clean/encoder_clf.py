@@ -37,6 +37,7 @@ class EncoderClfConfig:
     train_layers: int = 1  # top encoder layers that are fine-tuned (0 = head only)
     max_tokens: int = 48  # behaviours are short; long ones are truncated
     batch_size: int = 32
+    predict_batch_size: int = 128
     epochs: int = 1
     learning_rate: float = 3e-4
     weight_decay: float = 0.01
@@ -75,16 +76,20 @@ def top_logits(top, head, hidden, mask, cfg):
 def batches(encoder: Encoder, texts: list[str], batch_size: int, max_tokens: int):
     """Length-bucketed batches: yields (row indices [b], ids [B, T], mask [B, T]).
 
-    Rows are sorted by token count so a batch pads little; T is rounded up to a multiple of 8
-    and B is always `batch_size` (all-pad filler rows, index -1), so jit compiles a handful of
-    shapes only.
+    Rows are sorted by token count so a batch pads little; T is rounded up to a power of two
+    (at least 8, at most max_tokens) and B is always `batch_size` (all-pad filler rows), so jit
+    compiles about log2(max_tokens) shapes however many lengths arrive.
     """
-    ids = token_ids(encoder, texts, min(max_tokens, encoder.cfg.max_tokens))
+    max_tokens = min(max_tokens, encoder.cfg.max_tokens)
+    ids = token_ids(encoder, texts, max_tokens)
     order = np.argsort([len(r) for r in ids], kind="stable")
     pad = encoder.cfg.pad_token_id
     for s in range(0, len(order), batch_size):
         rows = order[s : s + batch_size]
-        width = -(-max(len(ids[r]) for r in rows) // 8) * 8
+        longest, width = max(len(ids[r]) for r in rows), 8
+        while width < longest:
+            width *= 2
+        width = min(width, max_tokens)
         tok = np.full((batch_size, width), pad, np.int32)
         mask = np.zeros((batch_size, width), np.int32)
         for j, r in enumerate(rows):
