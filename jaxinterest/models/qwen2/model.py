@@ -109,16 +109,21 @@ def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
     return scale * normed.astype(x.dtype)
 
 
-def rope(x: jax.Array, positions: jax.Array, theta: float) -> jax.Array:
-    """Rotary embedding in the rotate-half layout. x: [B, T, heads, H]; positions: [B, T]."""
-    h = x.shape[-1]
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, h, 2, dtype=jnp.float32) / h))  # [H/2]
+def rope_tables(positions: jax.Array, head_dim: int, theta: float, dtype) -> tuple:
+    """cos and sin tables [B, T, 1, H] for the rotate-half RoPE layout, computed in float32
+    (bf16 positions would alias beyond 256) and cast to the activation dtype."""
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
     angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [B, T, H/2]
-    cos = jnp.concatenate([jnp.cos(angles)] * 2, axis=-1)[:, :, None, :].astype(x.dtype)
-    sin = jnp.concatenate([jnp.sin(angles)] * 2, axis=-1)[:, :, None, :].astype(x.dtype)
+    angles = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]  # [B, T, 1, H]
+    return jnp.cos(angles).astype(dtype), jnp.sin(angles).astype(dtype)
+
+
+def rope(x: jax.Array, tables: tuple) -> jax.Array:
+    """Applies rotary embedding to x [B, T, heads, H] with tables from `rope_tables`."""
+    cos, sin = tables
+    h = x.shape[-1]
     x1, x2 = x[..., : h // 2], x[..., h // 2 :]
-    rotated = jnp.concatenate([-x2, x1], axis=-1)
-    return x * cos + rotated * sin
+    return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
 
 
 def attention_bias(q_slots: jax.Array, kv_valid: jax.Array) -> jax.Array:
@@ -132,15 +137,14 @@ def attention_bias(q_slots: jax.Array, kv_valid: jax.Array) -> jax.Array:
     return jnp.where(allowed, 0.0, _MASKED)[:, None, None, :, :].astype(jnp.float32)
 
 
-def _attention(lp, x, positions, bias, cfg: Qwen2Config, kv_cache, write_index):
+def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
     """One attention block. Returns (output [B, T, D], updated (k, v) cache or None)."""
     q = jnp.einsum("btd,dnh->btnh", x, lp["q"]["kernel"])
     k = jnp.einsum("btd,dkh->btkh", x, lp["k"]["kernel"])
     v = jnp.einsum("btd,dkh->btkh", x, lp["v"]["kernel"])
     if cfg.qkv_bias:
         q, k, v = q + lp["q"]["bias"], k + lp["k"]["bias"], v + lp["v"]["bias"]
-    q = rope(q, positions, cfg.rope_theta)
-    k = rope(k, positions, cfg.rope_theta)
+    q, k = rope(q, tables), rope(k, tables)
     if kv_cache is not None:
         cache_k, cache_v = kv_cache
         start = (0, write_index, 0, 0)
@@ -167,12 +171,13 @@ def _mlp(lp, x):
 def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, write_index=0):
     """Embeddings and all layers. Returns (final normed hidden [B, T, D], cache or None)."""
     x = params["embed"]["embedding"][tokens]  # [B, T, D]
+    tables = rope_tables(positions, cfg.head_dim, cfg.rope_theta, x.dtype)  # once, not per layer
 
     def layer(x, inputs):
         lp, kv = inputs
         with jax.named_scope("attention"):
             h = rms_norm(x, lp["attn_norm"]["scale"], cfg.rms_norm_eps)
-            attn, kv = _attention(lp, h, positions, bias, cfg, kv, write_index)
+            attn, kv = _attention(lp, h, tables, bias, cfg, kv, write_index)
             x = x + attn
         with jax.named_scope("mlp"):
             x = x + _mlp(lp, rms_norm(x, lp["mlp_norm"]["scale"], cfg.rms_norm_eps))
