@@ -1,0 +1,166 @@
+"""Batched generation: one prefill per prompt, then the whole decode loop inside one jit.
+
+Layout. Prompts are left-padded to a bucketed width P, so every row's next token goes to the
+same cache slot: slot P + t holds generated token t. RoPE positions count real tokens only
+(row b's token t sits at position len_b + t), and `kv_valid` hides the pad slots. The cache has
+S = P + N' slots, N' the bucketed max_new_tokens.
+
+Samples. With G samples per prompt, the prefill runs on the B distinct prompts and its cache
+and last logits are repeated to B * G rows (prompt-major), so prompt compute is paid once.
+
+Decode. `lax.while_loop` over steps, carrying the cache (donated by the caller, so XLA updates
+it in place) and per-row done flags; it stops as soon as every row has emitted an EOS or the
+requested number of tokens (a traced bound, so different max_new_tokens share one program).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jaxinterest.models.qwen2 import Qwen2Config, forward_with_cache, logits_from_hidden
+from jaxinterest.models.qwen2.model import default_positions
+from jaxinterest.sampling.filters import SamplingMode, sample_step
+from jaxinterest.sampling.step import caches_from_stacked, decode_step, split_layers
+
+
+def _constrain(x, sharding):
+    return x if sharding is None else jax.lax.with_sharding_constraint(x, sharding)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("cfg", "num_samples", "cache_len", "share_prefill", "shardings")
+)
+def prefill(
+    params,
+    tokens: jax.Array,
+    mask: jax.Array,
+    *,
+    cfg: Qwen2Config,
+    num_samples: int,
+    cache_len: int,
+    share_prefill: bool = True,
+    shardings=None,
+):
+    """Runs the left-padded prompts [B, P] and lays out the cache for B * G decode rows.
+
+    Returns (per-layer caches ((k, v), ...) each [B*G, K, cache_len, H], last logits
+    [B*G, V] float32).
+    shardings: None or (rows [R, ...] sharding, cache sharding), hashable NamedShardings.
+    """
+    rows_sh, cache_sh = shardings or (None, None)
+    g = num_samples
+    if not share_prefill:  # reference path: every sample pays its own prefill
+        tokens, mask, g = jnp.repeat(tokens, g, axis=0), jnp.repeat(mask, g, axis=0), 1
+    b, p = tokens.shape
+    dtype = jax.tree.leaves(params)[0].dtype
+    cache = {
+        name: jnp.zeros((cfg.num_layers, b, p, cfg.num_kv_heads, cfg.head_dim), dtype)
+        for name in ("k", "v")
+    }
+    positions = default_positions(mask)
+    hidden, cache = forward_with_cache(
+        params,
+        tokens,
+        cfg,
+        cache,
+        positions=positions,
+        write_index=0,
+        kv_valid=mask,
+        return_hidden=True,
+    )
+    # Only the last position's logits are needed: skip the [B, P, V] head.
+    logits = logits_from_hidden(params, hidden[:, -1:], cfg)[:, 0]  # [B, V]
+    pad = ((0, 0), (0, 0), (0, cache_len - p), (0, 0))
+    caches = tuple(
+        tuple(_constrain(jnp.pad(jnp.repeat(c, g, axis=0), pad), cache_sh) for c in pair)
+        for pair in caches_from_stacked(cache)
+    )
+    return caches, _constrain(jnp.repeat(logits, g, axis=0), rows_sh)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("cfg", "mode", "shardings"), donate_argnames=("cache",)
+)
+def decode(
+    params,
+    cache: tuple,
+    logits: jax.Array,
+    prompt_mask: jax.Array,
+    active: jax.Array,
+    key: jax.Array,
+    max_new: jax.Array,
+    temperature: jax.Array,
+    top_p: jax.Array,
+    eos_ids: jax.Array,
+    pad_id: jax.Array,
+    *,
+    cfg: Qwen2Config,
+    mode: SamplingMode,
+    shardings=None,
+):
+    """Samples up to `max_new` tokens for R rows from the prefilled cache.
+
+    cache: per-layer (k, v) [R, K, S, H] with the prompts in slots [0, P); logits: [R, V]
+    after the prompt;
+    prompt_mask: [R, P] bool; active: [R] bool (False for batch padding rows, which start
+    finished); eos_ids: [E] int32 (E may be 0). The output width is S - P; only the first
+    `max_new` columns are written.
+    Returns ((tokens [R, N'], logprobs [R, N'], logprobs_raw [R, N'], lengths [R],
+    finished [R]), cache).
+    """
+    rows_sh = (shardings or (None, None))[0]
+    r, p = prompt_mask.shape
+    width = cache[0][0].shape[2] - p
+    layers = split_layers(params)
+    kv_valid = jnp.concatenate([prompt_mask, jnp.ones((r, width), bool)], axis=1)  # [R, S]
+    prompt_len = jnp.sum(prompt_mask, axis=1, dtype=jnp.int32)
+
+    def pick(t, logits, done):
+        tok, lp, lp_raw = sample_step(jax.random.fold_in(key, t), logits, mode, temperature, top_p)
+        tok = jnp.where(done, pad_id, tok)
+        lp, lp_raw = jnp.where(done, 0.0, lp), jnp.where(done, 0.0, lp_raw)
+        ends = jnp.any(tok[:, None] == eos_ids[None, :], axis=1) & ~done
+        return tok, lp, lp_raw, ends
+
+    def write(state, t, tok, lp, lp_raw, ends):
+        toks, lps, lps_raw, lengths, done, finished = state
+        toks = jax.lax.dynamic_update_slice(toks, tok[:, None], (0, t))
+        lps = jax.lax.dynamic_update_slice(lps, lp[:, None], (0, t))
+        lps_raw = jax.lax.dynamic_update_slice(lps_raw, lp_raw[:, None], (0, t))
+        lengths = lengths + (~done).astype(jnp.int32)
+        done = done | ends | (t + 1 >= max_new)
+        return toks, lps, lps_raw, lengths, done, finished | ends
+
+    zeros = jnp.zeros((r, width), jnp.float32)
+    state = (
+        _constrain(jnp.full((r, width), pad_id, jnp.int32), rows_sh),
+        _constrain(zeros, rows_sh),
+        _constrain(zeros, rows_sh),
+        jnp.zeros((r,), jnp.int32),
+        ~active,
+        jnp.zeros((r,), bool),
+    )
+    state = write(state, 0, *pick(0, logits, ~active))
+
+    def cond(carry):
+        t, _, _, state = carry
+        return (t < max_new) & ~jnp.all(state[4])
+
+    def body(carry):
+        t, cache, last, state = carry
+        # Feed token t - 1 (slot P + t - 1) to get the distribution of token t.
+        logits, cache = decode_step(
+            params, layers, cache, last, prompt_len + t - 1, p + t - 1, kv_valid, cfg
+        )
+        tok, lp, lp_raw, ends = pick(t, logits, state[4])
+        return t + 1, cache, tok, write(state, t, tok, lp, lp_raw, ends)
+
+    last = state[0][:, 0]
+    _, cache, _, state = jax.lax.while_loop(cond, body, (jnp.int32(1), cache, last, state))
+    toks, lps, lps_raw, lengths, _, finished = state
+    # The cache is returned so that its output buffer can alias the donated input: the loop
+    # then updates the caller's buffer in place instead of copying it first.
+    return (toks, lps, lps_raw, lengths, finished), cache

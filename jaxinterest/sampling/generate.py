@@ -1,0 +1,179 @@
+"""`generate`: validated host entry point over the jitted prefill/decode programs."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxinterest import sharding as shd
+from jaxinterest.models.qwen2 import Qwen2Config
+from jaxinterest.sampling import engine
+from jaxinterest.sampling.filters import SamplingMode
+from jaxinterest.sampling.inputs import as_token_lists, bucket, check_tokens, left_pad
+from jaxinterest.sampling.result import Generation
+
+
+def _check_options(max_new_tokens, num_samples, temperature, top_p, top_k, key) -> None:
+    if not isinstance(max_new_tokens, int | np.integer) or max_new_tokens <= 0:
+        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    if not isinstance(num_samples, int | np.integer) or num_samples <= 0:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    if not temperature >= 0:  # also rejects NaN
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if not isinstance(top_k, int | np.integer) or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 0 (0 = off), got {top_k!r}")
+    if temperature > 0 and key is None:
+        raise ValueError("sampling with temperature > 0 needs a PRNG key (key=...)")
+
+
+def _mesh_of(params) -> Mesh | None:
+    for leaf in jax.tree.leaves(params):
+        if isinstance(leaf, jax.Array) and isinstance(leaf.sharding, NamedSharding):
+            return leaf.sharding.mesh
+    return None
+
+
+def _row_shardings(mesh: Mesh | None, rules) -> tuple:
+    """(rows sharding, cache sharding, number of row shards) for a mesh (or none)."""
+    if mesh is None:
+        return None, None, 1
+    rules = shd.get_rules(rules) if isinstance(rules, str) else rules
+    spec = shd.logical_to_physical(("batch",), rules)
+    rows = NamedSharding(mesh, spec)
+    cache = NamedSharding(mesh, PartitionSpec(None, *spec))
+    axes = spec[0] if isinstance(spec[0], tuple) else (spec[0],) if spec[0] else ()
+    return rows, cache, math.prod(mesh.shape[a] for a in axes)
+
+
+def _batch_size(n: int, g: int, shards: int) -> int:
+    """Bucketed prompt count >= n whose B * G rows split evenly over the row shards."""
+    size = bucket(n, minimum=1)
+    for _ in range(64):
+        if (size * g) % shards == 0:
+            return size
+        size = bucket(size + 1, minimum=1)
+    step = shards // math.gcd(g, shards)
+    return -(-n // step) * step
+
+
+def generate(
+    params,
+    cfg: Qwen2Config,
+    prompts,
+    *,
+    max_new_tokens: int,
+    num_samples: int = 1,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    key: jax.Array | None = None,
+    eos_ids=(),
+    pad_id: int = 0,
+    max_len: int | None = None,
+    batch_rows: int = 256,
+    mesh: Mesh | None = None,
+    rules="fsdp",
+    share_prefill: bool = True,
+) -> Generation:
+    """Samples `num_samples` continuations of each prompt (lists of token ids, any lengths).
+
+    temperature 0 is greedy. top_k 0 and top_p 1 switch those filters off. Rows are
+    prompt-major (see `Generation`). `max_len` bounds prompt + new tokens (default
+    cfg.max_position_embeddings). Prompts are processed in chunks of at most `batch_rows`
+    rows (longest first, to pad little). With params sharded on a mesh (found from the params
+    or given), rows are split over the mesh's batch axes under `rules`.
+    """
+    _check_options(max_new_tokens, num_samples, temperature, top_p, top_k, key)
+    prompts = as_token_lists(prompts)
+    check_tokens(prompts, cfg.vocab_size)
+    max_len = max_len or cfg.max_position_embeddings
+    for i, p in enumerate(prompts):
+        if not p:
+            raise ValueError(f"prompt {i} is empty")
+        if len(p) + max_new_tokens > max_len:
+            raise ValueError(
+                f"prompt {i} has {len(p)} tokens; with max_new_tokens={max_new_tokens} it "
+                f"exceeds the context of {max_len} tokens"
+            )
+    eos = np.asarray(list(eos_ids), np.int32).reshape(-1)
+    check_tokens([eos.tolist(), [pad_id]], cfg.vocab_size, what="eos_ids/pad_id entry")
+    mode = SamplingMode(
+        greedy=temperature == 0,
+        top_k=int(top_k) if temperature > 0 else 0,
+        use_top_p=temperature > 0 and top_p < 1,
+    )
+    key = jax.random.key(0) if key is None else key
+    g = int(num_samples)
+    mesh = mesh or _mesh_of(params)
+    rows_sh, cache_sh, shards = _row_shardings(mesh, rules)
+    width = bucket(max_new_tokens)
+    scalars = (
+        jnp.int32(max_new_tokens),
+        jnp.float32(max(temperature, 1e-6)),
+        jnp.float32(top_p),
+        jnp.asarray(eos),
+        jnp.int32(pad_id),
+    )
+
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    per_chunk = max(1, batch_rows // g)
+    out = {
+        "tokens": np.full((len(prompts) * g, max_new_tokens), pad_id, np.int32),
+        "logprobs": np.zeros((len(prompts) * g, max_new_tokens), np.float32),
+        "logprobs_raw": np.zeros((len(prompts) * g, max_new_tokens), np.float32),
+        "lengths": np.zeros(len(prompts) * g, np.int32),
+        "finished": np.zeros(len(prompts) * g, bool),
+    }
+    for c, start in enumerate(range(0, len(order), per_chunk)):
+        idx = order[start : start + per_chunk]
+        b = _batch_size(len(idx), g, shards)
+        chunk = [prompts[i] for i in idx] + [[pad_id]] * (b - len(idx))
+        p = bucket(max(len(x) for x in chunk))
+        tokens, mask = left_pad(chunk, p, pad_id)
+        prefill_sh = (rows_sh, cache_sh) if mesh is not None and b % shards == 0 else None
+        if mesh is not None:
+            place = rows_sh if prefill_sh else NamedSharding(mesh, PartitionSpec())
+            tokens, mask = jax.device_put((tokens, mask), place)
+        cache, logits = engine.prefill(
+            params,
+            tokens,
+            mask,
+            cfg=cfg,
+            num_samples=g,
+            cache_len=p + width,
+            share_prefill=share_prefill,
+            shardings=None if mesh is None else (rows_sh, cache_sh),
+        )
+        active = np.repeat(np.arange(b) < len(idx), g)
+        row_mask = np.repeat(np.asarray(mask), g, axis=0)
+        if mesh is not None:
+            active, row_mask = jax.device_put((active, row_mask), rows_sh)
+        result, cache = engine.decode(
+            params,
+            cache,
+            logits,
+            row_mask,
+            active,
+            jax.random.fold_in(key, c),
+            *scalars,
+            cfg=cfg,
+            mode=mode,
+            shardings=None if mesh is None else (rows_sh, cache_sh),
+        )
+        del cache
+        result = jax.device_get(result)
+        rows = (np.asarray(idx)[:, None] * g + np.arange(g)[None, :]).reshape(-1)
+        n = len(idx) * g
+        for name, value in zip(out, result, strict=True):
+            out[name][rows] = value[:n, :max_new_tokens] if value.ndim == 2 else value[:n]
+    return Generation(
+        **out,
+        prompt_index=np.repeat(np.arange(len(prompts), dtype=np.int32), g),
+        num_samples=g,
+    )
