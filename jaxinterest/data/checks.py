@@ -54,32 +54,36 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
         "outside the training window [train_start, train_end)",
         lambda r: str(ts[r]),
     )
-    if len(t) < 2:
+    # order and limits are judged on the rows still kept (a dropped row cannot break order)
+    rows = np.flatnonzero(probs.keep)
+    if len(rows) < 2:
         return
-    u = t.column("user_id")
-    prev_u, next_u = u.slice(0, len(t) - 1), u.slice(1)
+    u = t.column("user_id").take(pa.array(rows))
+    prev_u, next_u = u.slice(0, len(rows) - 1), u.slice(1)
     back = np.flatnonzero(_np(pc.fill_null(pc.less(next_u, prev_u), False)))
     if len(back):
-        r = int(back[0]) + 1
         raise SchemaError(
             probs.file,
-            r,
+            int(rows[back[0] + 1]),
             "user_id",
-            "events must be sorted by (user_id, timestamp); user ids go backwards here",
+            "events must be sorted by (user_id, timestamp); user ids go backwards "
+            "here (sort the file)",
         )
     same = _np(pc.fill_null(pc.equal(next_u, prev_u), False))
-    # time may not go backwards inside a user
-    bad = np.r_[False, same & (ts[1:] < ts[:-1])]
+    tk = ts[rows]
+    bad = np.zeros(len(t), bool)
+    bad[rows[1:][same & (tk[1:] < tk[:-1])]] = True
     probs.add(bad, "timestamp", "timestamps out of order within a user", lambda r: str(ts[r]))
     # at most 50 events per (user, domain): rows beyond the most recent 50 are reported
     code = np.cumsum(np.r_[0, ~same])
-    d = _np(pc.index_in(dom, pa.array(DOMAINS))).astype(np.float64)
-    order = np.lexsort((-ts, np.nan_to_num(d, nan=9), code))
-    g = code[order] * 16 + np.nan_to_num(d[order], nan=9).astype(np.int64)
+    d = _np(pc.index_in(dom.take(pa.array(rows)), pa.array(DOMAINS))).astype(np.float64)
+    d = np.nan_to_num(d, nan=9).astype(np.int64)
+    order = np.lexsort((-tk, d, code))
+    g = code[order] * 16 + d[order]
     first = np.r_[True, g[1:] != g[:-1]]
-    rank = np.arange(len(t)) - np.maximum.accumulate(np.where(first, np.arange(len(t)), 0))
+    rank = np.arange(len(rows)) - np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
     over = np.zeros(len(t), bool)
-    over[order[rank >= MAX_EVENTS_PER_DOMAIN]] = True
+    over[rows[order[rank >= MAX_EVENTS_PER_DOMAIN]]] = True
     probs.add(over, "domain", f"more than {MAX_EVENTS_PER_DOMAIN} events for this user and domain")
 
 

@@ -79,9 +79,12 @@ def _read(path: Path, name: str, on_error: str) -> tuple[pa.Table, Problems]:
         raise SchemaError(path, None, None, "file missing")
     try:
         table = pq.read_table(path)
-        bad_utf8 = {}
+        # the reader does not validate every page's UTF-8, so check the decoded columns
+        bad_utf8 = {} if _utf8_ok(table) else _read_binary(path)[1]
+        if bad_utf8:
+            table = _read_binary(path)[0]
     except pa.ArrowInvalid as err:
-        if "UTF8" not in str(err) and "utf8" not in str(err).lower():
+        if "utf8" not in str(err).lower():
             raise SchemaError(path, None, None, f"unreadable Parquet: {err}") from err
         table, bad_utf8 = _read_binary(path)
     if not bad_utf8:
@@ -94,6 +97,16 @@ def _read(path: Path, name: str, on_error: str) -> tuple[pa.Table, Problems]:
         S.check_columns(table, name, str(path))
     S.check_rows(table, name, probs)
     return table, probs
+
+
+def _utf8_ok(table: pa.Table) -> bool:
+    for col in table.columns:
+        try:
+            for chunk in col.chunks:
+                chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            return False
+    return True
 
 
 def _read_binary(path: Path) -> tuple[pa.Table, dict[str, np.ndarray]]:

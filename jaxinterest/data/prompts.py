@@ -45,7 +45,7 @@ class Prompt:
 def _line(domain: str, text: str, url: str | None, cap: int) -> str:
     text = " ".join(str(text).split())[:cap]
     if domain == "browse" and url:
-        host = str(url).split("//")[-1].split("/")[0][:60]
+        host = str(url).split("//")[-1].split("/")[0][:60].removeprefix("www.")
         if host and host not in text:
             return f"- {text} ({host})"
     return f"- {text}"
