@@ -209,3 +209,27 @@ def test_load_classifier_bad_dir(tmp_path):
     (tmp_path / "classifier.json").write_text('{"kind": "svm"}')
     with pytest.raises(ValueError, match="kind"):
         load_classifier(tmp_path)
+
+
+def test_make_clean_fn_fits_the_pipeline_hook():
+    import pickle
+
+    from jaxinterest.clean import make_clean_fn
+
+    rng = np.random.default_rng(4)
+    x, y = synthetic(rng, 400, TOPICS, NOISE)
+    clf, _ = train_classifier("ngram", x, y, NgramConfig(n_buckets=1 << 14, epochs=5))
+    fn = pickle.loads(pickle.dumps(make_clean_fn(clf)))  # Grain workers receive a pickled copy
+    # the columns the data pipeline hands to clean_fn (no user_id)
+    ev = pa.table(
+        {
+            "event_id": [1, 2],
+            "domain": ["search", "browse"],
+            "timestamp": [1, 2],
+            "text": ["nba trade rumors", "account login"],
+            "url": [None, "https://bank.example/login"],
+            "news_id": [None, None],
+        }
+    )
+    mask = fn(ev)
+    assert mask.dtype == bool and mask.tolist() == [True, False]

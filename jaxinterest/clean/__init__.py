@@ -5,6 +5,7 @@ from jaxinterest.clean.classifier import (
     NoiseClassifier,
     filter_events,
     load_classifier,
+    make_clean_fn,
     save_classifier,
     train_classifier,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "judge_messages",
     "labels_from_judge",
     "load_classifier",
+    "make_clean_fn",
     "parse_judge_label",
     "precision_recall_f1",
     "render_behavior",

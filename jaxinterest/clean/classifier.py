@@ -8,6 +8,7 @@ hook calls: it returns the keep mask, never a silently shortened table.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -55,6 +56,11 @@ def train_classifier(kind: str, texts, labels, config=None, progress=False):
 def filter_events(events, classifier: NoiseClassifier, progress: bool = False) -> np.ndarray:
     """Keep mask bool [N] over the rows of an events table (True = informative behaviour)."""
     return classifier.predict(render_behaviors(events), progress=progress).astype(bool)
+
+
+def make_clean_fn(classifier: NoiseClassifier):
+    """The data pipeline's `clean_fn`: one user's events table -> bool keep mask (picklable)."""
+    return functools.partial(filter_events, classifier=classifier)
 
 
 def save_classifier(path: str | Path, clf: NoiseClassifier) -> None:

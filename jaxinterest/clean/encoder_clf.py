@@ -11,6 +11,7 @@ Legend: B batch, T tokens, D hidden, L layers, C classes (2: 0 = noise, 1 = keep
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -158,12 +159,18 @@ def train_encoder_clf(texts, labels, cfg: EncoderClfConfig = EncoderClfConfig(),
     return model, log
 
 
+@functools.partial(jax.jit, static_argnames="cfg")
+def _p_keep(params, head, input_ids, mask, cfg):
+    """P(keep) [B]. Module-level jit: the pipeline's clean_fn calls predict once per user, and a
+    per-call jit would recompile every time."""
+    return jax.nn.softmax(classify_logits(params, head, input_ids, mask, cfg))[:, 1]
+
+
 def predict_proba_encoder(model: EncoderClassifier, texts: list[str], progress=False):
     """P(keep) float32 [N] from the merged fine-tuned encoder (public classify_logits path)."""
     from tqdm import tqdm
 
     enc, cfg = model.encoder, model.cfg
-    fn = jax.jit(lambda p, h, i, m: jax.nn.softmax(classify_logits(p, h, i, m, enc.cfg))[:, 1])
     out = np.zeros(len(texts), np.float32)
     if not texts:
         return out
@@ -173,7 +180,7 @@ def predict_proba_encoder(model: EncoderClassifier, texts: list[str], progress=F
         unit="batch",
         disable=not progress,
     ):
-        out[rows] = np.asarray(fn(enc.params, model.head, tok, mask))[: len(rows)]
+        out[rows] = np.asarray(_p_keep(enc.params, model.head, tok, mask, enc.cfg))[: len(rows)]
     return out
 
 
