@@ -72,7 +72,14 @@ def _keep_mask(args, world):
     from jaxinterest.clean.events import column
 
     if args.clean_model:
-        return filter_events(world.events, load_classifier(args.clean_model), progress=True)
+        # own-searches reads search events only, so only those are classified (the rest are
+        # never used); the mask still covers every event row.
+        domains = np.array(column(world.events, "domain"))
+        rows = np.flatnonzero(domains == "search")
+        mask = np.ones(len(domains), bool)
+        searches = world.events.take(rows)
+        mask[rows] = filter_events(searches, load_classifier(args.clean_model), progress=True)
+        return mask
     if args.keep_file:
         t = pq.read_table(args.keep_file)
         by_id = dict(zip(column(t, "event_id"), column(t, "keep"), strict=True))
@@ -94,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     world = load_world(args.world)
+    if (args.clean_model or args.keep_file) and args.recommender != "own-searches":
+        raise ValueError("--clean-model/--keep-file apply to --recommender own-searches only")
     keep = _keep_mask(args, world)
     if args.queries:
-        if keep is not None:
-            raise ValueError("--clean-model/--keep-file apply to --recommender only")
         queries, source = load_queries(args.queries), {"queries_file": args.queries}
     else:
         queries = reference_queries(world, args.recommender, args.n_queries, keep, args.seed)
