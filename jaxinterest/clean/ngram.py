@@ -2,9 +2,9 @@
 
 Features of one rendered behaviour: word 1-2 grams and character 3-5 grams of the lower-cased
 text, hashed with crc32 (stable across processes, unlike Python's salted `hash`) into
-`n_buckets` buckets, weighted 1 + log(count), then L2-normalised per row. A row is stored as a
-padded list of (bucket, value) pairs, so the model is w[idx] · val + b (jitted, trained with
-optax AdamW on mini-batches). Legend: N rows, F max features per row.
+`n_buckets` buckets, weighted 1 + log(count), then L2-normalised per row. Rows are stored in
+CSR form and padded per batch to (bucket, value) pairs, so the model is w[idx] · val + b
+(jitted, trained with optax AdamW on mini-batches). Legend: N rows, F max features per row.
 """
 
 from __future__ import annotations
@@ -50,24 +50,56 @@ def ngrams(text: str, cfg: NgramConfig) -> Counter:
     return Counter(zlib.crc32(g.encode("utf-8")) % cfg.n_buckets for g in grams)
 
 
-def featurize(texts: list[str], cfg: NgramConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Padded sparse rows: idx int32 [N, F], val float32 [N, F] (pads have val 0)."""
+def featurize_csr(texts: list[str], cfg: NgramConfig):
+    """Sparse rows in CSR form: indptr int64 [N+1], idx int32 [nnz], val float32 [nnz].
+
+    CSR keeps memory at the number of n-grams actually present; padding every row to the
+    longest one would cost N * max_len (GBs for 300k events with a few long titles).
+    """
     rows = [ngrams(t, cfg) for t in texts]
-    width = max((len(r) for r in rows), default=1) or 1
-    idx = np.zeros((len(rows), width), np.int32)
-    val = np.zeros((len(rows), width), np.float32)
+    indptr = np.zeros(len(rows) + 1, np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    idx = np.zeros(indptr[-1], np.int32)
+    val = np.zeros(indptr[-1], np.float32)
     for i, r in enumerate(rows):
         if not r:
             continue
         v = 1.0 + np.log(np.fromiter(r.values(), np.float32, len(r)))
-        idx[i, : len(r)] = np.fromiter(r.keys(), np.int64, len(r))
-        val[i, : len(r)] = v / np.linalg.norm(v)
-    return idx, val
+        idx[indptr[i] : indptr[i + 1]] = np.fromiter(r.keys(), np.int64, len(r))
+        val[indptr[i] : indptr[i + 1]] = v / np.linalg.norm(v)
+    return indptr, idx, val
+
+
+def pad_rows(csr, rows) -> tuple[np.ndarray, np.ndarray]:
+    """Padded sparse rows for a batch: idx int32 [B, F], val float32 [B, F] (pads have val 0).
+
+    F is the longest row rounded up to a power of two (>= 64), so jit sees few shapes.
+    """
+    indptr, idx, val = csr
+    lens = indptr[np.asarray(rows) + 1] - indptr[np.asarray(rows)]
+    width = 64
+    while width < (lens.max() if len(lens) else 0):
+        width *= 2
+    out_i = np.zeros((len(lens), width), np.int32)
+    out_v = np.zeros((len(lens), width), np.float32)
+    for j, r in enumerate(rows):
+        a, b = indptr[r], indptr[r + 1]
+        out_i[j, : b - a] = idx[a:b]
+        out_v[j, : b - a] = val[a:b]
+    return out_i, out_v
+
+
+def featurize(texts: list[str], cfg: NgramConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Padded sparse rows of all texts: idx int32 [N, F], val float32 [N, F]."""
+    return pad_rows(featurize_csr(texts, cfg), np.arange(len(texts)))
 
 
 def logits(params: dict, idx: jax.Array, val: jax.Array) -> jax.Array:
     """Keep-logit per row. params {"w": [n_buckets], "b": []}; idx, val [N, F] -> [N]."""
     return jnp.sum(params["w"][idx] * val, axis=-1) + params["b"]
+
+
+_logits_jit = jax.jit(logits)
 
 
 def _loss(params, idx, val, y):
@@ -82,7 +114,7 @@ def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), prog
             f"need one label per text and at least one text, got "
             f"{len(texts)} texts and {len(y_all)} labels"
         )
-    idx_all, val_all = featurize(texts, cfg)
+    csr = featurize_csr(texts, cfg)
     params = {"w": jnp.zeros(cfg.n_buckets, jnp.float32), "b": jnp.zeros((), jnp.float32)}
     opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
     state = opt.init(params)
@@ -106,7 +138,8 @@ def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), prog
         # step compiles once for one batch shape.
         for s in range(0, n - bs + 1, bs):
             b = order[s : s + bs]
-            params, state, _ = step(params, state, idx_all[b], val_all[b], y_all[b])
+            idx, val = pad_rows(csr, b)
+            params, state, _ = step(params, state, idx, val, y_all[b])
     return jax.tree.map(np.asarray, params)
 
 
@@ -114,8 +147,13 @@ def predict_proba_ngram(params: dict, texts: list[str], cfg: NgramConfig) -> np.
     """P(keep) float32 [N]."""
     if not texts:
         return np.zeros(0, np.float32)
-    idx, val = featurize(texts, cfg)
-    return np.asarray(jax.nn.sigmoid(logits(params, jnp.asarray(idx), jnp.asarray(val))))
+    csr = featurize_csr(texts, cfg)
+    out = np.zeros(len(texts), np.float32)
+    for s in range(0, len(texts), 4096):  # bounded memory for long event tables
+        rows = np.arange(s, min(s + 4096, len(texts)))
+        idx, val = pad_rows(csr, rows)
+        out[rows] = np.asarray(jax.nn.sigmoid(_logits_jit(params, idx, val)))
+    return out
 
 
 def save_ngram(path: Path, params: dict, cfg: NgramConfig) -> None:
