@@ -1,10 +1,14 @@
 """Regenerate `jaxinterest/assets/tiny_bpe_8k.json`, the tiny family's 8,192-id BPE tokenizer.
 
-The corpus is English news-like text made here, deterministically from `--seed`: headlines and
-search-query-like lines from news templates, synthetic names (people, places, companies), and
-words drawn Zipf-style from the English word tokens of Qwen's own vocabulary (`qwen.tiktoken`,
-where a lower rank means a more frequent word). When the synthetic world generator
-(`jaxinterest/data/world.py`) lands, retrain on its `small` preset's titles and queries.
+The corpus, deterministic for a given `--seed` and world generator version:
+1. the synthetic world's `small` preset (`jaxinterest.data.world`, generated into a temporary
+   directory): news titles and abstracts, and the text of every search/browse/click event;
+2. general English news-like text made here, so the vocabulary also covers words the world's
+   templates never use: headlines from templates, synthetic names, and words drawn Zipf-style
+   from the English word tokens of Qwen's own vocabulary (`qwen.tiktoken`, where a lower rank
+   means a more frequent word).
+`--source synthetic` skips part 1 (the asset then no longer tracks the world). Changing the world
+generator changes part 1, so regenerate the asset when it does.
 
     python experiments/train_tiny_tokenizer.py            # rewrites the shipped asset
     python experiments/train_tiny_tokenizer.py --out /tmp/tok.json --lines 50000
@@ -16,6 +20,7 @@ import argparse
 import hashlib
 import random
 import re
+import tempfile
 from pathlib import Path
 
 from jaxinterest.tokenizers.qwen import load_tiktoken_ranks, qwen_tiktoken_path
@@ -90,14 +95,41 @@ def news_corpus(lines: int, seed: int) -> list[str]:
     return out
 
 
+def world_corpus(preset: str, seed: int) -> list[str]:
+    """News titles/abstracts and event texts of a generated world preset, in file order."""
+    import pyarrow.parquet as pq
+
+    from jaxinterest.data.world import generate_world, make_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_world(make_config(preset, seed=seed), tmp, progress=False)
+        news = pq.read_table(Path(tmp) / "news.parquet", columns=["title", "abstract"])
+        events = pq.read_table(Path(tmp) / "events.parquet", columns=["text"])
+    texts = news["title"].to_pylist() + news["abstract"].to_pylist() + events["text"].to_pylist()
+    return [t for t in texts if t]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ASSET, help="output tokenizer.json path")
-    parser.add_argument("--lines", type=int, default=200_000, help="corpus size in lines")
+    parser.add_argument(
+        "--lines", type=int, default=100_000, help="lines of generic news-like text"
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus RNG seed")
     parser.add_argument("--vocab-size", type=int, default=TINY_VOCAB_SIZE)
+    parser.add_argument(
+        "--source",
+        choices=("world+synthetic", "synthetic"),
+        default="world+synthetic",
+        help="include the synthetic world's texts (default) or only the generic English corpus",
+    )
+    parser.add_argument("--world-preset", default="small", help="world preset for --source world")
     args = parser.parse_args(argv)
-    texts = news_corpus(args.lines, args.seed)
+    texts = []
+    if args.source == "world+synthetic":
+        texts += world_corpus(args.world_preset, args.seed)
+        print(f"world preset {args.world_preset!r}: {len(texts)} texts")
+    texts += news_corpus(args.lines, args.seed)
     tok = train_bpe(texts, vocab_size=args.vocab_size, path=args.out)
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:16]
     print(f"wrote {args.out}: {tok.get_vocab_size()} ids from {len(texts)} lines, sha256 {digest}")
