@@ -85,3 +85,25 @@ def test_clean_cli_train_and_apply(world_dir, world, tmp_path, capsys):
     assert keep.column("event_id").to_pylist() == world.events.column("event_id").to_pylist()
     assert main(["clean", "--apply", str(model), "--out", str(out)]) == 2
     assert "--world" in capsys.readouterr().err
+
+
+def test_clean_cli_with_judge_labels_on_a_subset(world_dir, world, tmp_path):
+    from jaxinterest.clean import labels_from_judge
+
+    subset = world.events.slice(0, 3000)
+
+    def judge(messages):  # stands in for the later HTTP judge: filters obvious account pages
+        text = messages[1]["content"].split("behavioral signal", 1)[1].split("\n", 1)[0].lower()
+        return '{"label": 0}' if ("sign in" in text or "login" in text) else '{"label": 1}'
+
+    keep = labels_from_judge(subset, judge)
+    labels = tmp_path / "judge.parquet"
+    pq.write_table(pa.table({"event_id": subset.column("event_id"),
+                             "keep": pa.array(keep, pa.int8())}), labels)  # fmt: skip
+    model = tmp_path / "mj"
+    argv = ["clean", "--train", str(world_dir), "--out", str(model), "--model", "ngram",
+            "--labels", str(labels)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((model / "report.json").read_text())
+    assert report["n_unlabelled_events"] == world.events.num_rows - 3000
+    assert report["n_eval_events"] + report["ngram"]["n_train_events"] == 3000

@@ -51,17 +51,20 @@ def render_behaviors(events) -> list[str]:
     return out
 
 
-def join_labels(events, labels) -> np.ndarray:
+def join_labels(events, labels, allow_missing: bool = False) -> np.ndarray:
     """Noise labels aligned to the event rows: int8 [N] with 1 = keep, 0 = noise.
 
-    labels: a table with `event_id` and `keep` (the world's oracle/noise_labels.parquet).
-    An event without a label raises, naming its row and id: a missing label must not be read
-    as either class.
+    labels: a table with `event_id` and `keep` (the world's oracle/noise_labels.parquet, or
+    judge labels of a subset). An event without a label raises, naming its row and id, unless
+    `allow_missing`, where it gets -1 (callers count and leave those rows out).
     """
     by_id = dict(zip(column(labels, "event_id"), column(labels, "keep"), strict=True))
     out = np.empty(num_rows(events), np.int8)
     for row, eid in enumerate(column(events, "event_id")):
         keep = by_id.get(eid)
+        if keep is None and allow_missing:
+            out[row] = -1
+            continue
         if keep is None:
             raise KeyError(f"events row {row}: event_id {eid} has no noise label")
         if keep not in (0, 1):

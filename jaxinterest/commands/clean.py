@@ -62,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=3e-4, help="encoder AdamW learning rate")
     p.add_argument("--batch-size", type=int, default=32, help="encoder batch size")
     p.add_argument("--encoder-path", help="BERT/RoBERTa directory (default: all-MiniLM-L6-v2)")
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="Parquet (event_id, keep) labels to use instead of the world's oracle "
+        "labels, e.g. from an LLM judge; may cover a subset of the events",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -108,9 +114,14 @@ def train(args) -> dict:
     from jaxinterest.data.io import load_noise_labels, load_world
 
     world = load_world(args.train)
-    labels_t = load_noise_labels(args.train)
+    if args.labels:
+        import pyarrow.parquet as pq
+
+        labels_t = pq.read_table(args.labels)
+    else:
+        labels_t = load_noise_labels(args.train)
     texts = np.array(render_behaviors(world.events), dtype=object)
-    y = join_labels(world.events, labels_t)
+    y = join_labels(world.events, labels_t, allow_missing=bool(args.labels))
     kind_of = (
         dict(zip(column(labels_t, "event_id"), column(labels_t, "kind"), strict=True))
         if "kind" in labels_t.column_names
@@ -119,13 +130,17 @@ def train(args) -> dict:
     kinds = [kind_of.get(e, "?") for e in column(world.events, "event_id")]
     is_train = user_split_mask(world.events, world.users)
     rng = np.random.default_rng(args.seed)
-    train_rows, eval_rows = np.flatnonzero(is_train), np.flatnonzero(~is_train)
+    labelled = y >= 0  # judge labels may cover a subset; unlabelled rows are counted, not used
+    train_rows = np.flatnonzero(is_train & labelled)
+    eval_rows = np.flatnonzero(~is_train & labelled)
     eval_rows = _sample(eval_rows, args.max_eval_events, rng)
     if not len(train_rows) or not len(eval_rows):
-        raise ValueError(f"{args.train}: need events of both train and valid users")
+        raise ValueError(f"{args.train}: need labelled events of both train and valid users")
     ev_texts, ev_y, ev_kinds = list(texts[eval_rows]), y[eval_rows], [kinds[i] for i in eval_rows]
     report = {
         "world": str(args.train),
+        "labels": args.labels or "oracle/noise_labels.parquet",
+        "n_unlabelled_events": int((~labelled).sum()),
         "n_eval_events": int(len(eval_rows)),
         "eval_keep_share": float(ev_y.mean()),
         "seed": args.seed,
