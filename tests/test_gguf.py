@@ -147,11 +147,14 @@ def test_tiny_gguf_matches_transformers_loader(tmp_path):
     path = tmp_path / "tiny.gguf"
     write_tiny_gguf(path, seed=1)
     ref = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=path.name)
-    config, tensors, _ = gguf_to_hf(path)
+    config, tensors, tok = gguf_to_hf(path)
     ref_sd = ref.state_dict()
     for name, value in tensors.items():
         np.testing.assert_array_equal(value, ref_sd[name].numpy(), err_msg=name)
     out = write_hf_dir(path, tmp_path / "hf")
+    reloaded = transformers.AutoTokenizer.from_pretrained(str(out))
+    text = "<|im_start|>the 2024 in<|im_end|>"
+    assert reloaded(text).input_ids == tok(text).input_ids
     ours = transformers.AutoModelForCausalLM.from_pretrained(str(out))
     ids = torch.tensor([[1, 5, 77, 260, 3, 299, 12]])
     with torch.no_grad():

@@ -211,3 +211,21 @@ def test_bad_tiktoken_file(tmp_path):
     short.write_bytes(b"IQ== 0\nIg== 1\n")
     with pytest.raises(ValueError, match="2 tokens, expected 151643"):
         qwen_mod.build_qwen25_backend(short)
+
+
+def test_saved_directory_reloads_with_autotokenizer(tok, tmp_path):
+    from transformers import AutoTokenizer
+
+    from jaxinterest.tokenizer import save_tokenizer
+
+    save_tokenizer(tok, tmp_path)
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"  # transformers 4 and 5 resolve it
+    again = AutoTokenizer.from_pretrained(str(tmp_path))
+    assert (again.eos_token, again.pad_token, len(again)) == ("<|im_end|>", "<|endoftext|>", 151665)
+    assert again.apply_chat_template(CONVO, tokenize=False) == tok.apply_chat_template(
+        CONVO, tokenize=False
+    )
+    for text in TEXTS:
+        assert again(text).input_ids == tok(text).input_ids
+    assert again.decode([151657, 151645], skip_special_tokens=True) == "<tool_call>"

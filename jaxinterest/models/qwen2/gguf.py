@@ -209,6 +209,7 @@ def gguf_tokenizer(reader, path: Path):
         pad_token=token("padding"),
         chat_template=_field(reader, "tokenizer.chat_template", "", path=path) or None,
         clean_up_tokenization_spaces=False,
+        model_max_length=int(_field(reader, "llama.context_length", path=path)),
     )
 
 
@@ -233,10 +234,12 @@ def write_hf_dir(gguf_path: str | Path, out_dir: str | Path) -> Path:
     """Convert a GGUF to an HF directory: config.json, model.safetensors, tokenizer files."""
     from safetensors.numpy import save_file
 
+    from jaxinterest.tokenizers.save import save_tokenizer
+
     config, tensors, tokenizer = gguf_to_hf(gguf_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
-    tokenizer.save_pretrained(str(out))
+    save_tokenizer(tokenizer, out)
     return out
