@@ -102,7 +102,11 @@ def generate(
                 f"exceeds the context of {max_len} tokens"
             )
     eos = np.asarray(list(eos_ids), np.int32).reshape(-1)
-    check_tokens([eos.tolist(), [pad_id]], cfg.vocab_size, what="eos_ids/pad_id entry")
+    bad_eos = [int(t) for t in eos if not 0 <= t < cfg.vocab_size]
+    if bad_eos:
+        raise ValueError(f"eos_ids {bad_eos} are outside the vocabulary [0, {cfg.vocab_size})")
+    if not 0 <= pad_id < cfg.vocab_size:
+        raise ValueError(f"pad_id={pad_id} is outside the vocabulary [0, {cfg.vocab_size})")
     mode = SamplingMode(
         greedy=temperature == 0,
         top_k=int(top_k) if temperature > 0 else 0,
