@@ -50,13 +50,16 @@ def ngrams(text: str, cfg: NgramConfig) -> Counter:
     return Counter(zlib.crc32(g.encode("utf-8")) % cfg.n_buckets for g in grams)
 
 
-def featurize_csr(texts: list[str], cfg: NgramConfig):
+def featurize_csr(texts: list[str], cfg: NgramConfig, progress: bool = False):
     """Sparse rows in CSR form: indptr int64 [N+1], idx int32 [nnz], val float32 [nnz].
 
     CSR keeps memory at the number of n-grams actually present; padding every row to the
     longest one would cost N * max_len (GBs for 300k events with a few long titles).
     """
-    rows = [ngrams(t, cfg) for t in texts]
+    from tqdm import tqdm
+
+    it = tqdm(texts, desc="n-grams", unit="text", mininterval=2, disable=not progress)
+    rows = [ngrams(t, cfg) for t in it]
     indptr = np.zeros(len(rows) + 1, np.int64)
     indptr[1:] = np.cumsum([len(r) for r in rows])
     idx = np.zeros(indptr[-1], np.int32)
@@ -114,7 +117,7 @@ def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), prog
             f"need one label per text and at least one text, got "
             f"{len(texts)} texts and {len(y_all)} labels"
         )
-    csr = featurize_csr(texts, cfg)
+    csr = featurize_csr(texts, cfg, progress)
     params = {"w": jnp.zeros(cfg.n_buckets, jnp.float32), "b": jnp.zeros((), jnp.float32)}
     opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
     state = opt.init(params)
