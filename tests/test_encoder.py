@@ -173,3 +173,22 @@ def test_bad_checkpoints(tmp_path):
         load_params(tmp_path)
     with pytest.raises(ValueError, match="model_type"):
         EncoderConfig.from_hf_dict({**SIZES, "model_type": "gpt2"})
+
+
+def test_minilm_preset_and_abstract_shapes():
+    from jaxinterest.models.encoder import default_model_path, minilm_l6
+
+    cfg = EncoderConfig.from_dir(default_model_path())
+    assert cfg == minilm_l6()
+    abstract = jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s, jnp.float32),
+        param_shapes(cfg),
+        is_leaf=lambda x: isinstance(x, tuple),
+    )
+    ids = jax.ShapeDtypeStruct((3, 256), jnp.int32)
+    out = jax.eval_shape(lambda p, i, m: forward(p, i, m, cfg), abstract, ids, ids)
+    assert out.shape == (3, 256, 384) and out.dtype == jnp.float32
+    head = jax.eval_shape(lambda: init_head(jax.random.key(0), cfg, 2))
+    logits = jax.eval_shape(lambda p, h, i, m: classify_logits(p, h, i, m, cfg), abstract, head,
+                            ids, ids)  # fmt: skip
+    assert logits.shape == (3, 2)
