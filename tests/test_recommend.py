@@ -230,3 +230,11 @@ def test_load_queries_formats_and_errors(tmp_path):
         p.write_text(text)
         with pytest.raises(ValueError, match=match):
             load_queries(p)
+
+
+def test_index_must_cover_the_test_window(world):
+    from jaxinterest.retrieval import build_index
+
+    wrong = build_index(["N000"], embed(["x"]), [0], (0, TEST_START))
+    with pytest.raises(ValueError, match="test window"):
+        evaluate_queries(world, {}, index=wrong)

@@ -204,6 +204,12 @@ def evaluate_queries(
     per_user_queries = _clean_queries(queries, users, cfg, unknown_users, counts)
     if index is None:
         index = build_test_index(world, cfg, model=model, progress=progress)
+    test_window = (int(world.meta["test_start"]), int(world.meta["test_end"]))
+    if index.window != test_window:
+        raise ValueError(
+            f"index window {index.window} is not the world's test window "
+            f"{test_window}: only test-week articles may be recommended"
+        )
     t_index = time.perf_counter()
     seen = seen_articles(world)
     # Embed and search each distinct query once (popularity gives everyone the same list).
