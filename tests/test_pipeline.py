@@ -128,3 +128,12 @@ def test_no_oracle_or_test_week_in_inputs(world_dir, tmp_path, tok):
     # and the history does show training clicks (so the check above could fail)
     clicks = w.events.filter(pc.equal(w.events.column("domain"), "click"))
     assert any(t in blob for t in clicks.column("text").to_pylist()[:50])
+
+
+@pytest.mark.slow  # spawning Grain workers takes ~40 s on a shared 2-core machine
+def test_multiprocessing_workers_match_in_process(source, tok):
+    a = _run(source, tok, seed=3)
+    b = _run(source, tok, seed=3, num_workers=1)
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert all(np.array_equal(x[k], y[k]) for k in x)

@@ -13,6 +13,8 @@ import numpy as np
 
 from jaxinterest.data import vocab
 
+HOME_RATE = 0.7  # share of an entity's articles (and interests) on its home sub-topic
+
 
 @dataclass(frozen=True)
 class Space:
@@ -28,6 +30,7 @@ class Space:
     entity_category: np.ndarray  # [E] int32
     entity_kind: tuple[str, ...]  # [E] person/company/team/place/org/work
     entity_pop: np.ndarray  # [E] float64, sums to 1 within each category
+    entity_home: np.ndarray  # [E] int32 the sub-topic an entity is usually in the news for
     category_sites: tuple[tuple[str, ...], ...]  # [C]
 
     @property
@@ -104,6 +107,12 @@ def build_space(seed: int, entities_per_category: int) -> Space:
             ("fixed" if n in fixed else kinds[i % len(kinds)]) for i, n in enumerate(names)
         ]
         ent_pop.append(_zipf(len(names), 1.0, rng))
+    ent_cat_a, sub_cat_a, sub_pop_a = (
+        np.asarray(ent_cat, np.int32),
+        np.asarray(sub_cat, np.int32),
+        np.concatenate(sub_pop),
+    )
+    home = sample_within(ent_cat_a, sub_pop_a, sub_cat_a, rng.random(len(ent_names)))
     return Space(
         category_names=tuple(c[0] for c in cats),
         category_pop=cat_pop,
@@ -115,8 +124,14 @@ def build_space(seed: int, entities_per_category: int) -> Space:
         entity_category=np.asarray(ent_cat, np.int32),
         entity_kind=tuple(ent_kind),
         entity_pop=np.concatenate(ent_pop),
+        entity_home=home.astype(np.int32),
         category_sites=tuple(tuple(c[3]) for c in cats),
     )
+
+
+def with_home(space: Space, sub: np.ndarray, ent: np.ndarray, rate: float, u: np.ndarray):
+    """Entities cluster on topics: with prob `rate` an entity's row uses its home sub-topic."""
+    return np.where((ent >= 0) & (u < rate), space.entity_home[np.maximum(ent, 0)], sub)
 
 
 def sample_within(groups: np.ndarray, pop: np.ndarray, owner: np.ndarray, u: np.ndarray):

@@ -143,4 +143,10 @@ def build_dataset(
 
         flags.FLAGS.mark_as_parsed()  # Grain workers read absl flags; unparsed flags crash them
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=cfg.num_workers))
+        it = it.map(_own_memory)
     return it
+
+
+def _own_memory(batch: dict) -> dict:
+    """Copy worker batches out of Grain's shared memory so segments are released promptly."""
+    return {k: np.array(v, copy=True) for k, v in batch.items()}

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from jaxinterest.data import vocab
-from jaxinterest.data.entities import Space, sample_within
+from jaxinterest.data.entities import HOME_RATE, Space, sample_within, with_home
 from jaxinterest.data.surfaces import Pools, render_news
 from jaxinterest.data.textgen import Templates, pool
 
@@ -58,6 +58,7 @@ def make_news(space: Space, pools: Pools, n_news: int, start: int, days: int, se
     ent2 = sample_within(cat, space.entity_pop, space.entity_category, rng.random(n)).astype(
         np.int32
     )
+    sub = with_home(space, sub, ent, HOME_RATE, rng.random(n)).astype(np.int32)
     day = rng.integers(days, size=n)
     title, abstract = render_news(pools, space, sub, ent, ent2, day, rng)
     # Popularity: famous entities get more clicks; virality is heavy-tailed.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from jaxinterest.data.entities import Space, sample_within
+from jaxinterest.data.entities import HOME_RATE, Space, sample_within, with_home
 
 K_MAX = 6
 KINDS = ("stable", "fading", "emerging")
@@ -67,6 +67,7 @@ def make_users(space: Space, cfg, start: int, train_end: int, test_end: int) -> 
     sub = sample_within(cat.ravel(), space.sub_pop, space.sub_category, rng.random(u * K_MAX))
     ent = sample_within(cat.ravel(), space.entity_pop, space.entity_category, rng.random(u * K_MAX))
     ent = np.where(rng.random(u * K_MAX) < cfg.topic_only_rate, -1, ent)
+    sub = with_home(space, sub, ent, HOME_RATE, rng.random(u * K_MAX))
     weight = rng.dirichlet(np.ones(K_MAX), size=u) * used
     weight /= weight.sum(1, keepdims=True)
     r = rng.random((u, K_MAX))
