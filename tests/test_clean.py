@@ -233,3 +233,16 @@ def test_make_clean_fn_fits_the_pipeline_hook():
     )
     mask = fn(ev)
     assert mask.dtype == bool and mask.tolist() == [True, False]
+
+
+def test_keep_lookup_clean_fn():
+    import pickle
+
+    from jaxinterest.clean import KeepLookup
+
+    fn = pickle.loads(
+        pickle.dumps(KeepLookup(pa.table({"event_id": [7, 3, 5], "keep": [1, 0, 1]})))
+    )
+    assert fn(pa.table({"event_id": [5, 3, 7]})).tolist() == [True, False, True]
+    with pytest.raises(KeyError, match="event_id 4"):
+        fn(pa.table({"event_id": [3, 4]}))

@@ -2,6 +2,7 @@
 
 from jaxinterest.clean.classifier import (
     KINDS,
+    KeepLookup,
     NoiseClassifier,
     filter_events,
     load_classifier,
@@ -32,6 +33,7 @@ __all__ = [
     "JUDGE_USER_TEMPLATE",
     "KINDS",
     "EncoderClfConfig",
+    "KeepLookup",
     "JudgeAnswerError",
     "NgramConfig",
     "NoiseClassifier",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxinterest.clean import encoder_clf, ngram
-from jaxinterest.clean.events import render_behaviors
+from jaxinterest.clean.events import column, render_behaviors
 
 KINDS = ("ngram", "encoder")
 
@@ -61,6 +61,26 @@ def filter_events(events, classifier: NoiseClassifier, progress: bool = False) -
 def make_clean_fn(classifier: NoiseClassifier):
     """The data pipeline's `clean_fn`: one user's events table -> bool keep mask (picklable)."""
     return functools.partial(filter_events, classifier=classifier)
+
+
+class KeepLookup:
+    """A `clean_fn` that reads a precomputed keep mask (`clean --apply`'s keep.parquet) by
+    event_id, so a training run does not re-run the classifier for every user it visits.
+    Picklable (Grain workers). An event missing from the mask raises, naming its id."""
+
+    def __init__(self, keep_table):
+        ids = np.asarray(column(keep_table, "event_id"), np.int64)
+        keep = np.asarray(column(keep_table, "keep")).astype(bool)
+        order = np.argsort(ids, kind="stable")
+        self.ids, self.keep = ids[order], keep[order]
+
+    def __call__(self, events) -> np.ndarray:
+        want = np.asarray(column(events, "event_id"), np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, want), max(len(self.ids) - 1, 0))
+        found = (self.ids[pos] == want) if len(self.ids) else np.zeros(len(want), bool)
+        if not found.all():
+            raise KeyError(f"event_id {int(want[~found][0])} is not in the keep mask")
+        return self.keep[pos]
 
 
 def save_classifier(path: str | Path, clf: NoiseClassifier) -> None:
