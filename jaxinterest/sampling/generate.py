@@ -39,15 +39,20 @@ def _mesh_of(params) -> Mesh | None:
     return None
 
 
-def _row_shardings(mesh: Mesh | None, rules) -> tuple:
-    """(rows sharding, cache sharding, number of row shards) for a mesh (or none)."""
+def _row_shardings(mesh: Mesh | None, rules, cfg: Qwen2Config) -> tuple:
+    """(rows sharding, per-layer cache [R, K, S, H] sharding, number of row shards).
+
+    Rows follow the rules' `batch` axes; cache kv heads follow `kv_heads` (as the k/v
+    projections do under tensor parallelism) when they divide evenly.
+    """
     if mesh is None:
         return None, None, 1
     rules = shd.get_rules(rules) if isinstance(rules, str) else rules
     spec = shd.logical_to_physical(("batch",), rules)
-    rows = NamedSharding(mesh, spec)
-    cache = NamedSharding(mesh, PartitionSpec(None, *spec))
+    heads = shd.logical_to_physical((None, "kv_heads"), rules, (1, cfg.num_kv_heads), mesh)[1]
     axes = spec[0] if isinstance(spec[0], tuple) else (spec[0],) if spec[0] else ()
+    rows = NamedSharding(mesh, spec)
+    cache = NamedSharding(mesh, PartitionSpec(spec[0], heads))
     return rows, cache, math.prod(mesh.shape[a] for a in axes)
 
 
@@ -115,7 +120,7 @@ def generate(
     key = jax.random.key(0) if key is None else key
     g = int(num_samples)
     mesh = mesh or _mesh_of(params)
-    rows_sh, cache_sh, shards = _row_shardings(mesh, rules)
+    rows_sh, cache_sh, shards = _row_shardings(mesh, rules, cfg)
     width = bucket(max_new_tokens)
     scalars = (
         jnp.int32(max_new_tokens),
@@ -140,9 +145,8 @@ def generate(
         chunk = [prompts[i] for i in idx] + [[pad_id]] * (b - len(idx))
         p = bucket(max(len(x) for x in chunk))
         tokens, mask = left_pad(chunk, p, pad_id)
-        prefill_sh = (rows_sh, cache_sh) if mesh is not None and b % shards == 0 else None
-        if mesh is not None:
-            place = rows_sh if prefill_sh else NamedSharding(mesh, PartitionSpec())
+        if mesh is not None:  # prefill rows split too when B (not only B * G) divides evenly
+            place = rows_sh if b % shards == 0 else NamedSharding(mesh, PartitionSpec())
             tokens, mask = jax.device_put((tokens, mask), place)
         cache, logits = engine.prefill(
             params,
