@@ -203,3 +203,15 @@ def test_fuzz_matches_reference_and_never_raises():
         r = parse_queries(s, n_max=5)
         assert r.valid == _reference_valid(s), (s, r)
         assert all(isinstance(q, str) and q for q in r.queries)
+
+
+def test_qwen25_chat_template_and_budget():
+    from jaxinterest.tokenizer import qwen25_tokenizer
+
+    tok = qwen25_tokenizer()
+    dom, text, url, ts = _events(200, seed=2)
+    p = render_prompt(dom, text, url, ts, tok, PromptConfig(max_prompt_tokens=512))
+    ref = tok.apply_chat_template(list(p.messages), tokenize=False, add_generation_prompt=True)
+    assert p.text == ref and p.text.endswith("<|im_start|>assistant\n")
+    assert len(p.token_ids) <= 512 and p.token_ids == tok(p.text)["input_ids"]
+    assert 0 < sum(p.n_events.values()) < 200

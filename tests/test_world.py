@@ -213,3 +213,38 @@ def test_schema_of_written_files(world_dir):
         assert k in meta
     assert meta["test_end"] - meta["test_start"] == 7 * 86400
     assert meta["train_end"] - meta["train_start"] == 30 * 86400
+
+
+def test_paper_preset_per_user_means_match_table1():
+    """Table 1 means (after the 50-per-domain truncation) for the full 500k-user population.
+
+    Event counts per user and domain are min(raw, 50) by construction (checked on real events in
+    test_table1_shape_and_truncation), so the user table alone gives the paper preset's means.
+    """
+    from jaxinterest.data.entities import build_space
+    from jaxinterest.data.world import windows
+    from jaxinterest.data.world_users import make_users
+
+    cfg = make_config("paper")
+    w = windows(cfg)
+    users = make_users(
+        build_space(cfg.seed, cfg.entities_per_category),
+        cfg,
+        w["train_start"],
+        w["train_end"],
+        w["test_end"],
+    )
+    assert len(users.ids) == 500_000 == len(set(users.ids))
+    kept = np.minimum(users.raw_counts, cfg.max_per_domain).mean(0)
+    for got, want in zip(kept, (13, 37, 39), strict=True):  # search, browse, click
+        assert abs(got - want) / want < 0.05, (got, want)
+    assert (users.raw_counts > cfg.max_per_domain).any(0).all()  # truncation really happens
+
+
+@pytest.mark.slow
+def test_paper_preset_generates(tmp_path):
+    meta = generate_world(make_config("paper"), tmp_path, progress=False)
+    c = meta["counts"]
+    assert c["users"] == 500_000 and c["news"] == 1_214_552
+    for k, want in (("mean_browse", 37), ("mean_search", 13), ("mean_clicks", 39)):
+        assert abs(c[k] - want) / want < 0.05
