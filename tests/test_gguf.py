@@ -69,7 +69,7 @@ def byte_vocab(vocab):
     return tokens, types, merges
 
 
-def write_tiny_gguf(path, arch="llama", tied=False, seed=0):
+def write_tiny_gguf(path, arch="llama", tied=False, seed=0, drop=(), extra=None):
     hf, d = tiny_llama_hf(seed)
     w = gguf.GGUFWriter(str(path), arch)
     w.add_name("tiny-test")
@@ -96,13 +96,15 @@ def write_tiny_gguf(path, arch="llama", tied=False, seed=0):
     )
     names = {v: k for k, v in _gguf_names(d["layers"]).items()}
     for name, value in hf.items():
-        if tied and name == "lm_head.weight":
+        if (tied and name == "lm_head.weight") or names[name] in drop:
             continue
         if name.endswith("q_proj.weight"):
             value = llama_cpp_permute(value, d["heads"])
         elif name.endswith("k_proj.weight"):
             value = llama_cpp_permute(value, d["kv_heads"])
         w.add_tensor(names[name], value)
+    if extra is not None:
+        w.add_tensor(extra, np.ones(d["hidden"] // d["heads"] // 2, np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -183,6 +185,17 @@ def test_other_architecture(tmp_path):
     w.close()
     with pytest.raises(ValueError, match="architecture 'gpt2' is not supported"):
         gguf_to_hf(path)
+
+
+def test_missing_and_unknown_tensors(tmp_path):
+    write_tiny_gguf(tmp_path / "a.gguf", drop=("blk.1.ffn_up.weight",))
+    with pytest.raises(
+        ValueError, match=r"missing tensors \['model.layers.1.mlp.up_proj.weight'\]"
+    ):
+        gguf_to_hf(tmp_path / "a.gguf")
+    write_tiny_gguf(tmp_path / "b.gguf", extra="rope_freqs.weight")  # Llama-3 rope scaling
+    with pytest.raises(ValueError, match="unexpected tensor 'rope_freqs.weight'"):
+        gguf_to_hf(tmp_path / "b.gguf")
 
 
 @pytest.fixture(scope="module")
