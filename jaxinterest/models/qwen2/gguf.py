@@ -195,7 +195,10 @@ def gguf_tokenizer(reader, path: Path):
         if kind in (_TOKEN_CONTROL, _TOKEN_USER_DEFINED):  # matched whole in text, as llama.cpp
             added = AddedToken(token, normalized=False, special=kind == _TOKEN_CONTROL)
             backend.add_special_tokens([added]) if added.special else backend.add_tokens([added])
-            assert backend.token_to_id(token) == i
+            if backend.token_to_id(token) != i:  # e.g. the same text listed twice
+                raise ValueError(
+                    f"{path}: token {token!r} at id {i} is also id {backend.token_to_id(token)}"
+                )
 
     def token(key):
         field = reader.fields.get(f"tokenizer.ggml.{key}_token_id")
