@@ -62,6 +62,7 @@ class WorldConfig:
     cold_max_clicks: int = 5  # observable cold definition: fewer training clicks than this
     drift: float = 0.3  # share of interests that fade during training or emerge late
     min_interests: int = 2
+    domain_shape: float = 0.7  # gamma shape of per-domain interest visibility (lower = more skew)
     topic_only_rate: float = 0.15  # interests with no entity
     explore: float = 0.2  # events on a neighbouring entity / sub-topic of the same category
     typo_rate: float = 0.08

@@ -147,7 +147,11 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     is_pop = ~is_noise & (dom == 2) & (r < noise_p[dom] + cfg.popular_click_rate)
     is_int = ~(is_noise | is_pop)
     gu = lo + user
-    slot = _slot(us.weight[lo:hi], user, rng.random(m))
+    slot = np.zeros(m, np.int64)
+    u_slot = rng.random(m)
+    for d in range(3):  # each domain sees the interests with its own visibility
+        rows = np.flatnonzero(dom == d)
+        slot[rows] = _slot(us.dom_weight[lo:hi, :, d], user[rows], u_slot[rows])
     ws = np.where(
         is_int, np.maximum(us.t0[gu, slot], ctx.train_start + 3600), ctx.train_start + 3600
     )

@@ -27,7 +27,8 @@ class Users:
     ids: list[str]
     sub: np.ndarray  # int32
     entity: np.ndarray  # int32, -1 = topic-only interest
-    weight: np.ndarray  # float64, rows sum to 1
+    weight: np.ndarray  # float64, rows sum to 1 (drives test-week clicks)
+    dom_weight: np.ndarray  # [U, K_MAX, 3] float64 per-domain visibility (search, browse, click)
     kind: np.ndarray  # int8 index into KINDS
     t0: np.ndarray  # int64 first active second
     t1: np.ndarray  # int64 last active second
@@ -70,6 +71,10 @@ def make_users(space: Space, cfg, start: int, train_end: int, test_end: int) -> 
     sub = with_home(space, sub, ent, HOME_RATE, rng.random(u * K_MAX))
     weight = rng.dirichlet(np.ones(K_MAX), size=u) * used
     weight /= weight.sum(1, keepdims=True)
+    # Cross-domain: an interest shows more in some domains than others (one user reads about a
+    # team but never searches it), so no single domain tells the whole story.
+    dom_weight = weight[:, :, None] * rng.gamma(cfg.domain_shape, size=(u, K_MAX, 3))
+    dom_weight /= dom_weight.sum(1, keepdims=True)
     r = rng.random((u, K_MAX))
     kind = np.where(r < 1 - cfg.drift, 0, np.where(r < 1 - cfg.drift / 2, 1, 2)).astype(np.int8)
     kind[:, 0] = 0  # every user keeps one long-lived interest
@@ -105,6 +110,7 @@ def make_users(space: Space, cfg, start: int, train_end: int, test_end: int) -> 
         sub.reshape(u, K_MAX).astype(np.int32),
         ent.reshape(u, K_MAX).astype(np.int32),
         weight,
+        dom_weight,
         kind,
         t0.astype(np.int64),
         t1.astype(np.int64),
@@ -128,6 +134,10 @@ def interests_table(users: Users, space: Space) -> pa.Table:
             "subtopic": pa.array(space.sub_phrase, pa.string()).take(pa.array(sub)),
             "entity": names.take(pa.array(np.maximum(ent, 0), mask=ent < 0)),
             "weight": pa.array(users.weight[uu, kk], pa.float32()),
+            **{
+                f"weight_{d}": pa.array(users.dom_weight[uu, kk, i], pa.float32())
+                for i, d in enumerate(("search", "browse", "click"))
+            },
             "kind": pa.array(KINDS, pa.string()).take(pa.array(users.kind[uu, kk])),
             "start": pa.array(users.t0[uu, kk], pa.int64()),
             "end": pa.array(users.t1[uu, kk], pa.int64()),
