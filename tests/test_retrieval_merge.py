@@ -23,14 +23,17 @@ def test_round_robin_order_written_out():
     assert merge(IDS, SCORES, 4, "round_robin", exclude={"d"}) == ["a", "b", "f", "c"]
 
 
-def test_score_fusion_order_written_out():
+def test_score_max_order_written_out():
     # best score per article: a .95, b .85, d .7, e .6, f .5, c .3, g .1 (d excluded)
-    assert merge(IDS, SCORES, 10, "score_fusion", exclude=["d"]) == ["a", "b", "e", "f", "c", "g"]
+    assert merge(IDS, SCORES, 10, "score_max", exclude=["d"]) == ["a", "b", "e", "f", "c", "g"]
 
 
-def test_score_sum_order_written_out():
-    # sums: a 1.85, b 1.65, d .7, e .6, f .5, c .3, g .1
-    assert merge(IDS, SCORES, 3, "score_sum") == ["a", "b", "d"]
+def test_score_fusion_sums_and_is_default():
+    # sums: a .9 + .95 = 1.85, b .8 + .85 = 1.65, d .7, e .6, f .5, c .3, g .1
+    assert merge(IDS, SCORES, 3, "score_fusion") == ["a", "b", "d"]
+    assert merge(IDS, SCORES, 10) == ["a", "b", "d", "e", "f", "c", "g"]
+    # a lone high score loses to two agreeing medium ones
+    assert merge([["x", "y"], ["y", "z"]], [[0.9, 0.5], [0.6, 0.1]], 2) == ["y", "x"]
 
 
 def test_missing_slots_and_unknown_exclusions():
@@ -56,7 +59,7 @@ def test_random_properties(method):
         usable = {a for a in ids.ravel() if a != MISSING_ID} - seen
         assert len(out) == len(set(out)) == min(k, len(usable))
         assert set(out) <= usable
-        if method == "score_fusion":
+        if method == "score_max":
             best: dict = {}
             for b, s in zip(ids.ravel(), scores.ravel(), strict=True):
                 best[b] = max(best.get(b, -np.inf), s)
