@@ -12,7 +12,7 @@ import os
 import sys
 
 # Module names under jaxinterest.commands, in the order `--help` lists them.
-COMMANDS = ("info", "world", "clean", "evaluate")
+COMMANDS = ("info", "world", "clean", "evaluate", "generate")
 
 
 def build_parser() -> argparse.ArgumentParser:

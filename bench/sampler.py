@@ -1,0 +1,203 @@
+"""Generation throughput: `jaxinterest.sampling.generate` against transformers `generate`.
+
+Prints one JSON object with, in one run on the same configs and prompts:
+- tokens/s generating 64 new tokens for batch 32 and batch 1 (greedy, every row forced to
+  the full length on both sides: no EOS on ours, min_new_tokens on transformers'), per size;
+  transformers is timed with torch at 2 threads and at 1 thread (on a machine shared with
+  other jobs OpenMP's 2-thread spin-waiting can be slower), and the ratio is taken against
+  the faster of the two;
+- users/s in the paper's sense (Table 6: one query list per user): prompts of 120-300 tokens,
+  48 new tokens sampled at temperature 1, for two tiny sizes about 16x apart;
+- the effect of sharing one prefill across G samples of a prompt.
+
+  python bench/sampler.py [--sizes tiny-5m,tiny-21m] [--user-sizes tiny-1m,tiny-21m] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.common import emit, machine  # noqa: E402
+from jaxinterest.models.qwen2 import get_preset, init_params, save_hf  # noqa: E402
+from jaxinterest.sampling import generate  # noqa: E402
+
+
+def best_time(fn, repeat: int) -> float:
+    """Fastest of `repeat` timed calls after one warm-up (compile) call, in seconds."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def prompts_for(cfg, n: int, lo: int, hi: int, seed: int = 0) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, cfg.vocab_size, rng.integers(lo, hi + 1)).tolist() for _ in range(n)]
+
+
+def load_hf_model(cfg, params):
+    import torch
+    import transformers
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save_hf(tmp, cfg, params)
+        return transformers.AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32).eval()
+
+
+def hf_generate_fn(model, prompts, new: int, sample: bool):
+    """transformers generate on the left-padded batch, forced to `new` tokens per row."""
+    import torch
+
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    # Sampling as ours does it: temperature 1, no top-k (transformers defaults to 50), no top-p.
+    options = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0) if sample else {}
+
+    def run():
+        with torch.inference_mode():
+            out = model.generate(
+                ids,
+                attention_mask=mask,
+                max_new_tokens=new,
+                min_new_tokens=new,
+                pad_token_id=0,
+                eos_token_id=None,
+                **options,
+            )
+        assert out.shape[1] == width + new
+
+    return run
+
+
+def ours_fn(params, cfg, prompts, new: int, sample: bool, **kw):
+    key = jax.random.key(0)
+
+    def run():
+        out = generate(
+            params,
+            cfg,
+            prompts,
+            max_new_tokens=new,
+            temperature=1.0 if sample else 0.0,
+            key=key,
+            batch_rows=max(256, len(prompts)),
+            **kw,
+        )
+        assert (out.lengths == new).all()
+
+    return run
+
+
+def hf_times(model, prompts, new, sample, repeat) -> dict:
+    import torch
+
+    out = {}
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        out[threads] = best_time(hf_generate_fn(model, prompts, new, sample), repeat)
+    torch.set_num_threads(2)
+    return out
+
+
+def throughput(name: str, batches, new: int, repeat: int, hf_repeat: int) -> dict:
+    cfg = get_preset(name)
+    params = init_params(cfg, jax.random.key(0))
+    model = load_hf_model(cfg, params)
+    out = {"params": cfg.num_params}
+    for b in batches:
+        prompts = prompts_for(cfg, b, 20, 40)
+        ours = best_time(ours_fn(params, cfg, prompts, new, False), repeat)
+        hf = hf_times(model, prompts, new, False, hf_repeat)
+        n = b * new
+        best_hf = min(hf.values())
+        out[f"batch{b}"] = {
+            "ours_tokens_per_s": round(n / ours, 1),
+            "transformers_2threads_tokens_per_s": round(n / hf[2], 1),
+            "transformers_1thread_tokens_per_s": round(n / hf[1], 1),
+            "ratio_vs_faster_transformers": round(best_hf / ours, 2),
+        }
+    return out
+
+
+def users_per_s(name: str, users: int, new: int, repeat: int, hf_repeat: int) -> dict:
+    cfg = get_preset(name)
+    params = init_params(cfg, jax.random.key(0))
+    prompts = prompts_for(cfg, users, 120, 300, seed=1)
+    ours = best_time(ours_fn(params, cfg, prompts, new, True), repeat)
+    hf = hf_times(load_hf_model(cfg, params), prompts, new, True, hf_repeat)
+    return {
+        "params": cfg.num_params,
+        "ours_users_per_s": round(users / ours, 2),
+        "transformers_users_per_s": round(users / min(hf.values()), 2),
+        "ratio": round(min(hf.values()) / ours, 2),
+    }
+
+
+def prefill_sharing(name: str, n_prompts: int, g: int, new: int, repeat: int) -> dict:
+    cfg = get_preset(name)
+    params = init_params(cfg, jax.random.key(0))
+    prompts = prompts_for(cfg, n_prompts, 250, 300, seed=2)
+    times = {
+        share: best_time(
+            ours_fn(params, cfg, prompts, new, True, num_samples=g, share_prefill=share), repeat
+        )
+        for share in (True, False)
+    }
+    return {
+        "size": name,
+        "prompts": n_prompts,
+        "samples_per_prompt": g,
+        "prompt_tokens": "250-300",
+        "new_tokens": new,
+        "shared_prefill_s": round(times[True], 3),
+        "prefill_per_sample_s": round(times[False], 3),
+        "speedup": round(times[False] / times[True], 2),
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="tiny-5m,tiny-21m")
+    parser.add_argument("--user-sizes", default="tiny-1m,tiny-21m")
+    parser.add_argument("--users", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    args = parser.parse_args(argv)
+    import torch
+    import transformers
+
+    repeat, hf_repeat = (1, 1) if args.quick else (args.repeat, 1)
+    sizes = args.sizes.split(",")[:1] if args.quick else args.sizes.split(",")
+    user_sizes = args.user_sizes.split(",")
+    result = {
+        "bench": "sampler",
+        "anchor": f"transformers {transformers.__version__} generate + torch {torch.__version__}"
+        ", float32, CPU",
+        "jax": jax.__version__,
+        "machine": machine() | {"load_avg_1m": round(os.getloadavg()[0], 2)},
+        "goal": "ours >= 3x transformers tokens/s at batch 32",
+        "tokens_per_s_64_new": {s: throughput(s, (32, 1), 64, repeat, hf_repeat) for s in sizes},
+        "users_per_s_48_new": {
+            s: users_per_s(s, args.users, 48, repeat, hf_repeat) for s in user_sizes
+        },
+        "prefill_sharing": prefill_sharing("tiny-21m", 4, 8, 48, repeat),
+    }
+    result["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
