@@ -21,12 +21,13 @@ def _np(a) -> np.ndarray:
 
 def _dups(col) -> np.ndarray:
     """[n] bool: True on every repeat of a value seen earlier in the column."""
-    _, first = np.unique(
-        _np(pc.dictionary_encode(col).combine_chunks().indices)
-        if not pa.types.is_integer(col.type)
-        else _np(col),
-        return_index=True,
-    )
+    if pa.types.is_integer(col.type):
+        v = _np(col)
+        if len(v) < 2 or (np.diff(v) > 0).all():  # strictly increasing ids: no sort needed
+            return np.zeros(len(v), bool)
+    else:
+        v = _np(pc.dictionary_encode(col).combine_chunks().indices)
+    _, first = np.unique(v, return_index=True)
     mask = np.ones(len(col), bool)
     mask[first] = False
     return mask
@@ -46,7 +47,7 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
     click = _np(pc.fill_null(pc.equal(dom, "click"), False))
     probs.add(click & _np(pc.is_null(t.column("news_id"))), "news_id", "click without news_id")
     probs.add(_dups(t.column("event_id")), "event_id", "duplicate event_id")
-    ts = _np(t.column("timestamp")).astype(np.int64)
+    ts = np.asarray(_np(t.column("timestamp")), dtype=np.int64)  # no copy when already int64
     out = (ts < meta["train_start"]) | (ts >= meta["train_end"])
     probs.add(
         out,
@@ -58,7 +59,9 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
     rows = np.flatnonzero(probs.keep)
     if len(rows) < 2:
         return
-    u = t.column("user_id").take(pa.array(rows))
+    u = t.column("user_id")
+    if len(rows) < len(t):  # copy only when rows were dropped
+        u = u.take(pa.array(rows))
     prev_u, next_u = u.slice(0, len(rows) - 1), u.slice(1)
     back = np.flatnonzero(_np(pc.fill_null(pc.less(next_u, prev_u), False)))
     if len(back):
@@ -70,17 +73,20 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
             "here (sort the file)",
         )
     same = _np(pc.fill_null(pc.equal(next_u, prev_u), False))
-    tk = ts[rows]
+    tk = ts[rows] if len(rows) < len(t) else ts
     bad = np.zeros(len(t), bool)
     bad[rows[1:][same & (tk[1:] < tk[:-1])]] = True
     probs.add(bad, "timestamp", "timestamps out of order within a user", lambda r: str(ts[r]))
     # at most 50 events per (user, domain): rows beyond the most recent 50 are reported
-    code = np.cumsum(np.r_[0, ~same])
-    d = _np(pc.index_in(dom.take(pa.array(rows)), pa.array(DOMAINS))).astype(np.float64)
-    d = np.nan_to_num(d, nan=9).astype(np.int64)
-    order = np.lexsort((-tk, d, code))
-    g = code[order] * 16 + d[order]
-    first = np.r_[True, g[1:] != g[:-1]]
+    code = np.cumsum(np.r_[0, ~same], dtype=np.int32)  # user group number per kept row
+    d = _np(pc.index_in(dom.take(pa.array(rows)) if len(rows) < len(t) else dom, pa.array(DOMAINS)))
+    d = np.nan_to_num(d.astype(np.float32), nan=3).astype(np.int32)
+    g = code.astype(np.int64) * 4 + d
+    if np.bincount(g).max() <= MAX_EVENTS_PER_DOMAIN:  # the usual case: no sort needed
+        return
+    order = np.lexsort((-tk, g))
+    gs = g[order]
+    first = np.r_[True, gs[1:] != gs[:-1]]
     rank = np.arange(len(rows)) - np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
     over = np.zeros(len(t), bool)
     over[rows[order[rank >= MAX_EVENTS_PER_DOMAIN]]] = True

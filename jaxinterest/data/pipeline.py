@@ -59,9 +59,11 @@ class UserSource:
         self.user_ids = [ids[i] for i in rows]
         self.starts = offsets[rows]
         self.ends = offsets[np.asarray(rows, np.int64) + 1]
+        # no combine_chunks: slicing a chunked table is zero-copy and the paper-scale events
+        # table is several GB
         self.events = world.events.select(
             ["event_id", "domain", "timestamp", "text", "url", "news_id"]
-        ).combine_chunks()
+        )
 
     def __len__(self) -> int:
         return len(self.user_ids)
