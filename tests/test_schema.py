@@ -17,7 +17,7 @@ from jaxinterest.data.world import generate_world, make_config
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     out = tmp_path_factory.mktemp("schema") / "w"
-    generate_world(make_config("tiny", n_users=40, n_news=600, seed=1), out, progress=False)
+    generate_world(make_config("tiny", n_users=40, n_news=800, seed=1), out, progress=False)
     return out
 
 

@@ -248,3 +248,18 @@ def test_paper_preset_generates(tmp_path):
     assert c["users"] == 500_000 and c["news"] == 1_214_552
     for k, want in (("mean_browse", 37), ("mean_search", 13), ("mean_clicks", 39)):
         assert abs(c[k] - want) / want < 0.05
+
+
+@pytest.mark.parametrize(
+    "knob,value,words",
+    [
+        ("cold_fraction", 0.5, "warm users would need"),
+        ("n_news", 10, "20 per day"),
+        ("noise_rate", 1.5, "must be in [0, 1]"),
+        ("bogus", 1, "unknown world knobs"),
+    ],
+)
+def test_bad_knobs_are_named(knob, value, words):
+    with pytest.raises(ValueError, match=knob) as info:
+        make_config("tiny", **{knob: value})
+    assert words in str(info.value)

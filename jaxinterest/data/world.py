@@ -87,7 +87,74 @@ def make_config(preset: str = "tiny", **overrides) -> WorldConfig:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     kw = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return WorldConfig(preset=preset, **kw)
+    unknown = set(kw) - {f.name for f in dataclasses.fields(WorldConfig)}
+    if unknown:
+        raise ValueError(f"unknown world knobs {sorted(unknown)}")
+    return check_config(WorldConfig(preset=preset, **kw))
+
+
+def check_config(cfg: WorldConfig) -> WorldConfig:
+    """Reject knob values the generator cannot honour, naming the knob."""
+    days = cfg.train_days + cfg.test_days
+    rules = (
+        ("n_users", cfg.n_users >= 1, "must be >= 1"),
+        ("n_news", cfg.n_news >= 20 * days, f"must be >= {20 * days} (20 per day)"),
+        ("entities_per_category", cfg.entities_per_category >= 2, "must be >= 2"),
+        ("chunk_users", cfg.chunk_users >= 1, "must be >= 1"),
+        ("test_clicks_mean", cfg.test_clicks_mean >= 1, "must be >= 1"),
+        ("domain_shape", cfg.domain_shape > 0, "must be > 0"),
+        ("min_interests", 1 <= cfg.min_interests <= 6, "must be in [1, 6]"),
+    )
+    rates = (
+        "noise_rate",
+        "hard_noise_rate",
+        "popular_click_rate",
+        "cold_fraction",
+        "drift",
+        "topic_only_rate",
+        "explore",
+        "typo_rate",
+        "test_popular_rate",
+        "test_daily_rate",
+        "valid_fraction",
+    )
+    rules += tuple((r, 0 <= getattr(cfg, r) <= 1, "must be in [0, 1]") for r in rates)
+    rules += (
+        (
+            "popular_click_rate",
+            cfg.noise_rate * cfg.click_noise_scale + cfg.popular_click_rate <= 1,
+            "click noise + popular clicks exceed 1",
+        ),
+        (
+            "test_popular_rate",
+            cfg.test_popular_rate + cfg.test_daily_rate <= 1,
+            "test_popular_rate + test_daily_rate exceed 1",
+        ),
+    )
+    # warm users must carry the click mean alone, under the 50-per-domain cap
+    warm_mean = (cfg.mean_clicks - cfg.cold_fraction * cfg.cold_click_mean) / max(
+        1e-9, 1 - cfg.cold_fraction
+    )
+    rules += (
+        (
+            "cold_fraction",
+            warm_mean < 0.97 * cfg.max_per_domain,
+            f"too high for mean_clicks={cfg.mean_clicks}: warm users would need "
+            f"{warm_mean:.1f} clicks on average under the cap {cfg.max_per_domain}",
+        ),
+    )
+    for mean in ("mean_browse", "mean_search"):
+        rules += (
+            (
+                mean,
+                0 < getattr(cfg, mean) < 0.97 * cfg.max_per_domain,
+                f"must be in (0, {0.97 * cfg.max_per_domain})",
+            ),
+        )
+    for name, ok, why in rules:
+        if not ok:
+            raise ValueError(f"world knob {name}={getattr(cfg, name)!r}: {why}")
+    return cfg
 
 
 def windows(cfg: WorldConfig) -> dict[str, int]:
@@ -103,6 +170,7 @@ def windows(cfg: WorldConfig) -> dict[str, int]:
 def generate_world(cfg: WorldConfig, out: str | Path, progress: bool = True) -> dict:
     """Write a world directory; returns meta.json's contents."""
     out = Path(out)
+    check_config(cfg)
     (out / "oracle").mkdir(parents=True, exist_ok=True)
     w = windows(cfg)
     space = build_space(cfg.seed, cfg.entities_per_category)
