@@ -21,6 +21,14 @@ import jax.numpy as jnp
 from jaxinterest.models.qwen2.config import Qwen2Config
 
 Params = dict
+
+
+def _wide(dtype) -> jnp.dtype:
+    """At least float32: the precision for norms, softmax and logits (float64 stays float64,
+    which lets tests compare against a float64 reference)."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
 # A large finite negative instead of -inf: a fully masked row (a pad query) then softmaxes to a
 # uniform distribution instead of NaN, and NaN cannot leak into gradients.
 _MASKED = -1e30
@@ -104,7 +112,7 @@ def init_params(cfg: Qwen2Config, key: jax.Array, dtype=jnp.float32) -> Params:
 
 def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
     """RMSNorm with float32 statistics; the weight multiplies in the input dtype, as HF does."""
-    x32 = x.astype(jnp.float32)
+    x32 = x.astype(_wide(x.dtype))
     normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
     return scale * normed.astype(x.dtype)
 
@@ -112,8 +120,9 @@ def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
 def rope_tables(positions: jax.Array, head_dim: int, theta: float, dtype) -> tuple:
     """cos and sin tables [B, T, 1, H] for the rotate-half RoPE layout, computed in float32
     (bf16 positions would alias beyond 256) and cast to the activation dtype."""
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
-    angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [B, T, H/2]
+    wide = _wide(dtype)
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=wide) / head_dim))
+    angles = positions.astype(wide)[..., None] * inv_freq  # [B, T, H/2]
     angles = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]  # [B, T, 1, H]
     return jnp.cos(angles).astype(dtype), jnp.sin(angles).astype(dtype)
 
@@ -155,7 +164,7 @@ def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
     b, t = x.shape[:2]
     groups = cfg.num_heads // cfg.num_kv_heads
     q = q.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)  # [B, T, K, G, H]
-    scores = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=jnp.float32)
+    scores = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=_wide(q.dtype))
     scores = scores * (cfg.head_dim**-0.5) + bias  # [B, K, G, T, S]
     probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
     out = jnp.einsum("bkgts,bskh->btkgh", probs, v).reshape(b, t, cfg.num_heads, cfg.head_dim)
@@ -192,12 +201,13 @@ def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, writ
 
 def logits_from_hidden(params: Params, hidden: jax.Array, cfg: Qwen2Config) -> jax.Array:
     """[B, T, D] final hidden -> [B, T, V] float32 logits (tied or untied head)."""
+    wide = _wide(hidden.dtype)
     if cfg.tie_embeddings:
         return jnp.einsum(
-            "btd,vd->btv", hidden, params["embed"]["embedding"], preferred_element_type=jnp.float32
+            "btd,vd->btv", hidden, params["embed"]["embedding"], preferred_element_type=wide
         )
     return jnp.einsum(
-        "btd,dv->btv", hidden, params["lm_head"]["kernel"], preferred_element_type=jnp.float32
+        "btd,dv->btv", hidden, params["lm_head"]["kernel"], preferred_element_type=wide
     )
 
 
