@@ -19,6 +19,23 @@ from jaxinterest.data import vocab
 from jaxinterest.data.surfaces import Pools
 from jaxinterest.data.textgen import Templates, pool, slug
 
+# share of each kind among non-entity noise (entity-flavoured hard noise is drawn separately)
+SEARCH_SHARES = {
+    "navigational": 0.3,
+    "login": 0.15,
+    "utility": 0.25,
+    "transactional": 0.1,
+    "phone": 0.08,
+    "random": 0.12,
+}
+BROWSE_SHARES = {
+    "navigational": 0.15,
+    "generic": 0.2,
+    "login": 0.15,
+    "url_only": 0.15,
+    "utility": 0.2,
+    "transactional": 0.15,
+}
 NOISE_KINDS = (
     "navigational",
     "login",
@@ -143,7 +160,7 @@ class NoisePools:
             pool(s_text),
             np.asarray([NOISE_KINDS.index(k) for k in s_kind], np.int8),
         )
-        self.search_p = _zipf_p(len(s_text), rng)
+        self.search_p = _kind_zipf(self.search_kind, SEARCH_SHARES, rng)
         b_title, b_url, b_kind = [], [], []
         for t, u, kind in _BROWSE_FIXED:
             b_title.append(t), b_url.append(u), b_kind.append(kind)
@@ -155,7 +172,7 @@ class NoisePools:
                 b_kind.append(kind)
         self.browse_title, self.browse_url = pool(b_title), pool(b_url)
         self.browse_kind = np.asarray([NOISE_KINDS.index(k) for k in b_kind], np.int8)
-        self.browse_p = _zipf_p(len(b_title), rng)
+        self.browse_p = _kind_zipf(self.browse_kind, BROWSE_SHARES, rng)
         self.ent_search_kind = np.asarray(
             [
                 NOISE_KINDS.index(k)
@@ -175,9 +192,15 @@ class NoisePools:
         self.En = pool(slug(n).replace("-", "") for n in pools.E.to_pylist())
 
 
-def _zipf_p(n: int, rng) -> np.ndarray:
-    w = rng.permutation(1.0 / np.arange(1, n + 1) ** 0.8)
-    return w / w.sum()
+def _kind_zipf(kinds: np.ndarray, shares: dict[str, float], rng) -> np.ndarray:
+    """Pool probabilities: a fixed share per noise kind, Zipf-like inside each kind (a few
+    navigational queries such as "youtube" dominate, as in real logs)."""
+    p = np.zeros(len(kinds))
+    for name, share in shares.items():
+        idx = np.flatnonzero(kinds == NOISE_KINDS.index(name))
+        w = rng.permutation(1.0 / np.arange(1, len(idx) + 1) ** 0.8)
+        p[idx] = share * w / w.sum()
+    return p / p.sum()
 
 
 def render_search_noise(np_: NoisePools, pools: Pools, ent: np.ndarray, rng):
