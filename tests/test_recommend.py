@@ -167,6 +167,9 @@ def test_matches_brute_force(world, index):
         ndcg = np.mean([textbook(want[u], rel[u], k)[1] for u in users])
         assert report["all"][f"recall@{k}"] == pytest.approx(rec)
         assert report["all"][f"ndcg@{k}"] == pytest.approx(ndcg)
+        recs = [textbook(want[u], rel[u], k)[0] for u in users]
+        se = np.std(recs, ddof=1) / np.sqrt(len(recs))
+        assert report["all"]["stderr"][f"recall@{k}"] == pytest.approx(se)
     assert report["all"]["n_users"] == 4 and report["all"]["n_excluded_no_relevant"] == 1
     assert report["warm"]["n_users"] + report["cold"]["n_users"] == 4
     assert report["counts"]["n_relevant_not_in_index"] == 1  # u_space's old article N007

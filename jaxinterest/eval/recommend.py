@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxinterest.clean.events import column
-from jaxinterest.eval.metrics import per_user_metrics, ranking_metrics
+from jaxinterest.eval.metrics import metric_names, per_user_metrics, ranking_metrics
 
 UNKNOWN_USER_POLICIES = ("raise", "skip")
 
@@ -182,6 +182,17 @@ def _jsonable(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
 
 
+def _stderr(per_user: dict, mask: np.ndarray, ks) -> dict:
+    """Standard error of each user-averaged metric (std / sqrt(n) over evaluated users), so two
+    recommenders' numbers can be told apart from noise: ±1.96 se is a 95% interval."""
+    ok = mask & (per_user["n_relevant"] > 0)
+    n = int(ok.sum())
+    return {
+        m: (float(per_user[m][ok].std(ddof=1) / np.sqrt(n)) if n > 1 else None)
+        for m in metric_names(ks)
+    }
+
+
 def evaluate_queries(
     world,
     queries: Mapping[str, Sequence[str]],
@@ -232,10 +243,11 @@ def evaluate_queries(
     counts["n_relevant_not_in_index"] = sum(len(r - in_index) for r in relevant)
     counts["n_test_articles"] = len(index)
     report = {"config": dataclasses.asdict(cfg), "counts": counts}
+    per_user = per_user_metrics(ranked, relevant, cfg.ks)
     for name, mask in (("all", np.ones(len(users), bool)), ("warm", ~cold), ("cold", cold)):
         sel = np.flatnonzero(mask)
         m = ranking_metrics([ranked[i] for i in sel], [relevant[i] for i in sel], cfg.ks)
-        report[name] = _jsonable(m)
+        report[name] = _jsonable(m) | {"stderr": _stderr(per_user, mask, cfg.ks)}
     report["seconds"] = {
         "index": round(t_index - t0, 3),
         "retrieve_and_score": round(time.perf_counter() - t_index, 3),
