@@ -170,6 +170,10 @@ def test_shared_prefill_and_chunking_do_not_change_results(model):
     chunked = generate(params, CFG, prompts, max_new_tokens=7, temperature=0.0, batch_rows=2)
     np.testing.assert_array_equal(one.tokens, chunked.tokens)
     assert np.abs(one.logprobs_raw - chunked.logprobs_raw).max() <= 1e-5
+    # Prefill in groups of one prompt, each at its own width, then stacked == one prefill.
+    grouped = generate(params, CFG, prompts, max_new_tokens=7, temperature=0.0, prefill_rows=1)
+    np.testing.assert_array_equal(one.tokens, grouped.tokens)
+    assert np.abs(one.logprobs_raw - grouped.logprobs_raw).max() <= 1e-5
 
 
 def test_texts_decodes_each_row_without_eos():

@@ -5,8 +5,11 @@ same cache slot: slot P + t holds generated token t. RoPE positions count real t
 (row b's token t sits at position len_b + t), and `kv_valid` hides the pad slots. The cache has
 S = P + N' slots, N' the bucketed max_new_tokens.
 
-Samples. With G samples per prompt, the prefill runs on the B distinct prompts and its cache
-and last logits are repeated to B * G rows (prompt-major), so prompt compute is paid once.
+Prefill. Prompts (sorted by length by the caller) are prefilled in small groups, each at its
+own bucketed width, then `assemble` shifts each group's cache to end at slot P and stacks
+them: padding is paid within a group, not up to the batch's longest prompt. With G samples per
+prompt the prefill runs on the B distinct prompts and its cache and last logits are repeated
+to B * G rows (prompt-major), so prompt compute is paid once.
 
 Decode. `lax.while_loop` over steps, carrying the cache (donated by the caller, so XLA updates
 it in place) and per-row done flags; it stops as soon as every row has emitted an EOS or the
@@ -30,55 +33,64 @@ def _constrain(x, sharding):
     return x if sharding is None else jax.lax.with_sharding_constraint(x, sharding)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("cfg", "num_samples", "cache_len", "share_prefill", "shardings")
-)
-def prefill(
-    params,
-    tokens: jax.Array,
-    mask: jax.Array,
-    *,
-    cfg: Qwen2Config,
-    num_samples: int,
-    cache_len: int,
-    share_prefill: bool = True,
-    shardings=None,
-):
-    """Runs the left-padded prompts [B, P] and lays out the cache for B * G decode rows.
+@functools.partial(jax.jit, static_argnames=("cfg", "repeat"))
+def prefill(params, tokens: jax.Array, mask: jax.Array, *, cfg: Qwen2Config, repeat: int = 1):
+    """Runs left-padded prompts tokens/mask [B, P] through the model.
 
-    Returns (per-layer caches ((k, v), ...) each [B*G, K, cache_len, H], last logits
-    [B*G, V] float32).
-    shardings: None or (rows [R, ...] sharding, cache sharding), hashable NamedShardings.
+    repeat > 1 repeats every prompt that many times first (the unshared reference path).
+    Returns (per-layer caches ((k, v), ...) each [B * repeat, K, P, H], logits after the last
+    prompt token [B * repeat, V] float32).
     """
-    rows_sh, cache_sh = shardings or (None, None)
-    g = num_samples
-    if not share_prefill:  # reference path: every sample pays its own prefill
-        tokens, mask, g = jnp.repeat(tokens, g, axis=0), jnp.repeat(mask, g, axis=0), 1
+    if repeat > 1:
+        tokens, mask = jnp.repeat(tokens, repeat, axis=0), jnp.repeat(mask, repeat, axis=0)
     b, p = tokens.shape
     dtype = jax.tree.leaves(params)[0].dtype
     cache = {
         name: jnp.zeros((cfg.num_layers, b, p, cfg.num_kv_heads, cfg.head_dim), dtype)
         for name in ("k", "v")
     }
-    positions = default_positions(mask)
     hidden, cache = forward_with_cache(
         params,
         tokens,
         cfg,
         cache,
-        positions=positions,
+        positions=default_positions(mask),
         write_index=0,
         kv_valid=mask,
         return_hidden=True,
     )
     # Only the last position's logits are needed: skip the [B, P, V] head.
     logits = logits_from_hidden(params, hidden[:, -1:], cfg)[:, 0]  # [B, V]
-    pad = ((0, 0), (0, 0), (0, cache_len - p), (0, 0))
+    return caches_from_stacked(cache), logits
+
+
+@functools.partial(jax.jit, static_argnames=("repeat", "prompt_len", "cache_len", "shardings"))
+def assemble(
+    parts: tuple, logits: tuple, *, repeat: int, prompt_len: int, cache_len: int, shardings=None
+):
+    """Stacks prefill groups into one decode batch.
+
+    parts: per group, per-layer caches [b_i, K, p_i, H] (groups of similar prompt lengths are
+    prefilled at their own width p_i, so short prompts do not pay for long ones); logits: per
+    group [b_i, V]. Each group's slots are shifted right to end at `prompt_len` (left padding,
+    which kv_valid masks) and every row is repeated `repeat` times (G samples sharing one
+    prefill). Returns (per-layer caches [R, K, cache_len, H], logits [R, V]), R = sum b_i * G.
+    """
+    rows_sh, cache_sh = shardings or (None, None)
+
+    def lay_out(pieces):
+        padded = [
+            jnp.pad(x, ((0, 0), (0, 0), (prompt_len - x.shape[2], cache_len - prompt_len), (0, 0)))
+            for x in pieces
+        ]
+        return _constrain(jnp.repeat(jnp.concatenate(padded, axis=0), repeat, axis=0), cache_sh)
+
+    layers = len(parts[0])
     caches = tuple(
-        tuple(_constrain(jnp.pad(jnp.repeat(c, g, axis=0), pad), cache_sh) for c in pair)
-        for pair in caches_from_stacked(cache)
+        tuple(lay_out([group[i][j] for group in parts]) for j in (0, 1)) for i in range(layers)
     )
-    return caches, _constrain(jnp.repeat(logits, g, axis=0), rows_sh)
+    stacked = jnp.repeat(jnp.concatenate(logits, axis=0), repeat, axis=0)
+    return caches, _constrain(stacked, rows_sh)
 
 
 @functools.partial(

@@ -82,6 +82,7 @@ def generate(
     pad_id: int = 0,
     max_len: int | None = None,
     batch_rows: int = 256,
+    prefill_rows: int = 16,
     mesh: Mesh | None = None,
     rules="fsdp",
     share_prefill: bool = True,
@@ -91,8 +92,9 @@ def generate(
     temperature 0 is greedy. top_k 0 and top_p 1 switch those filters off. Rows are
     prompt-major (see `Generation`). `max_len` bounds prompt + new tokens (default
     cfg.max_position_embeddings). Prompts are processed in chunks of at most `batch_rows`
-    rows (longest first, to pad little). With params sharded on a mesh (found from the params
-    or given), rows are split over the mesh's batch axes under `rules`.
+    decode rows, longest first; within a chunk, groups of `prefill_rows` prompts are
+    prefilled at their own bucketed width (to pad little). With params sharded on a mesh
+    (found from the params or given), rows are split over the mesh's batch axes under `rules`.
     """
     _check_options(max_new_tokens, num_samples, temperature, top_p, top_k, key)
     prompts = as_token_lists(prompts)
@@ -121,6 +123,7 @@ def generate(
     g = int(num_samples)
     mesh = mesh or _mesh_of(params)
     rows_sh, cache_sh, shards = _row_shardings(mesh, rules, cfg)
+    replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
     width = bucket(max_new_tokens)
     scalars = (
         jnp.int32(max_new_tokens),
@@ -144,20 +147,29 @@ def generate(
         b = _batch_size(len(idx), g, shards)
         chunk = [prompts[i] for i in idx] + [[pad_id]] * (b - len(idx))
         p = bucket(max(len(x) for x in chunk))
-        tokens, mask = left_pad(chunk, p, pad_id)
-        if mesh is not None:  # prefill rows split too when B (not only B * G) divides evenly
-            place = rows_sh if b % shards == 0 else NamedSharding(mesh, PartitionSpec())
-            tokens, mask = jax.device_put((tokens, mask), place)
-        cache, logits = engine.prefill(
-            params,
-            tokens,
-            mask,
-            cfg=cfg,
-            num_samples=g,
+        parts, logits = [], []
+        size = -(-b // -(-b // prefill_rows))  # equal groups: fewer distinct compiled shapes
+        for first in range(0, b, size):  # longest first: similar lengths together
+            group = chunk[first : first + size]
+            tokens, mask = left_pad(group, bucket(max(len(x) for x in group)), pad_id)
+            if mesh is not None:  # split the group's rows too when they divide evenly
+                place = rows_sh if len(group) % shards == 0 else replicated
+                tokens, mask = jax.device_put((tokens, mask), place)
+            part, part_logits = engine.prefill(
+                params, tokens, mask, cfg=cfg, repeat=1 if share_prefill else g
+            )
+            parts.append(part)
+            logits.append(part_logits)
+        cache, logits = engine.assemble(
+            tuple(parts),
+            tuple(logits),
+            repeat=g if share_prefill else 1,
+            prompt_len=p,
             cache_len=p + width,
-            share_prefill=share_prefill,
             shardings=None if mesh is None else (rows_sh, cache_sh),
         )
+        del parts
+        _, mask = left_pad(chunk, p, pad_id)
         active = np.repeat(np.arange(b) < len(idx), g)
         row_mask = np.repeat(np.asarray(mask), g, axis=0)
         if mesh is not None:

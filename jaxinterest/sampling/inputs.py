@@ -1,8 +1,7 @@
 """Host-side input handling: validation, shape buckets, padding.
 
-Shapes are rounded up to a few bucket sizes (16, 24, 32, 48, 64, 96, ...: powers of two and
-1.5x powers of two) so that repeated calls with slightly different prompt lengths or batch
-sizes reuse compiled programs, at most 1.5x padding waste.
+Shapes are rounded up to a few bucket sizes (see `bucket`) so that repeated calls with
+slightly different prompt lengths or batch sizes reuse compiled programs.
 """
 
 from __future__ import annotations
@@ -13,14 +12,18 @@ import numpy as np
 
 
 def bucket(n: int, minimum: int = 16, cap: int | None = None) -> int:
-    """Smallest size >= max(n, minimum) of the form 2^k or 3 * 2^(k-1). If that exceeds `cap`
-    and cap >= n, the cap itself (a context limit must not be overshot by padding)."""
+    """Smallest bucket size >= max(n, minimum). Buckets: 1, 2, 3, 4, 6, 8, 12, ..., 48, 64,
+    then four per octave (64, 80, 96, 112, 128, 160, ...), so padding wastes at most 50%
+    below 64 and 25% above. If the bucket exceeds `cap` and cap >= n, the cap itself."""
     n = max(n, minimum, 1)
     size = 1
     while size < n:
         size *= 2
-    if size > 2 and size // 4 * 3 >= n:
-        size = size // 4 * 3
+    half, steps = size // 2, (4 if size > 64 else 2)
+    for i in range(1, steps):
+        if half and half + half * i // steps >= n:
+            size = half + half * i // steps
+            break
     if cap is not None and size > cap >= n:
         return cap
     return size
