@@ -175,7 +175,7 @@ def predict_proba_encoder(model: EncoderClassifier, texts: list[str], progress=F
     if not texts:
         return out
     for rows, tok, mask in tqdm(
-        list(batches(enc, texts, cfg.batch_size, cfg.max_tokens)),
+        list(batches(enc, texts, cfg.predict_batch_size, cfg.max_tokens)),
         desc="classify",
         unit="batch",
         disable=not progress,
