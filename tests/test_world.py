@@ -263,3 +263,27 @@ def test_bad_knobs_are_named(knob, value, words):
     with pytest.raises(ValueError, match=knob) as info:
         make_config("tiny", **{knob: value})
     assert words in str(info.value)
+
+
+def test_drift_is_visible_in_event_times(world_dir):
+    """Fading interests show up early in the month, emerging ones late (recency matters)."""
+    w = load_world(world_dir)
+    it = load_oracle_interests(world_dir).to_pylist()
+    by_user: dict[str, list[tuple[int, str]]] = {}
+    for u, t, x in zip(
+        w.events.column("user_id").to_pylist(),
+        w.events.column("timestamp").to_pylist(),
+        w.events.column("text").to_pylist(),
+        strict=True,
+    ):
+        by_user.setdefault(u, []).append((t, x.lower().replace(".", "")))
+    times = {"fading": [], "emerging": [], "stable": []}
+    for r in it:
+        if not r["entity"]:
+            continue
+        name = r["entity"].lower().replace(".", "")
+        times[r["kind"]] += [t for t, x in by_user.get(r["user_id"], []) if name in x]
+    mid = (w.meta["train_start"] + w.meta["train_end"]) / 2
+    assert min(len(v) for v in times.values()) > 20
+    assert np.mean(times["fading"]) < mid < np.mean(times["emerging"])
+    assert np.mean(times["fading"]) < np.mean(times["stable"]) < np.mean(times["emerging"])
