@@ -192,3 +192,40 @@ def test_minilm_preset_and_abstract_shapes():
     logits = jax.eval_shape(lambda p, h, i, m: classify_logits(p, h, i, m, cfg), abstract, head,
                             ids, ids)  # fmt: skip
     assert logits.shape == (3, 2)
+
+
+def test_roberta_directory_through_embed(tmp_path):
+    """A local RoBERTa dir (weights + its own tokenizer.json) loads and embeds like torch does."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from tokenizers.processors import TemplateProcessing
+
+    from jaxinterest.embed import embed
+    from jaxinterest.models.encoder import load_encoder
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3} | {f"w{i}": i for i in range(4, 99)}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = Whitespace()
+    tok.post_processor = TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    conf = RobertaConfig(**SIZES, max_position_embeddings=66, pad_token_id=1, type_vocab_size=1)
+    model = RobertaModel(conf, add_pooling_layer=False)
+    _randomize(model, 5)
+    model.eval()
+    _save(model, tmp_path)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    enc = load_encoder(tmp_path)
+    assert enc.max_seq_length == 64  # 66 positions minus pad_token_id + 1
+    texts = ["w5 w6 w7", "", "w9 " * 100, "unknown words w10"]
+    ours = embed(texts, model=enc, batch_size=2)
+    refs = []
+    for t in texts:
+        ids = tok.encode(t).ids
+        ids = ids[:63] + [2] if len(ids) > 64 else ids  # truncation keeps the closing </s>
+        with torch.no_grad():
+            h = model(input_ids=torch.tensor([ids])).last_hidden_state[0].numpy()
+        v = h.mean(0)
+        refs.append(v / np.linalg.norm(v))
+    np.testing.assert_allclose(ours, np.stack(refs), atol=1e-5, rtol=0)
