@@ -287,3 +287,25 @@ def test_drift_is_visible_in_event_times(world_dir):
     assert min(len(v) for v in times.values()) > 20
     assert np.mean(times["fading"]) < mid < np.mean(times["emerging"])
     assert np.mean(times["fading"]) < np.mean(times["stable"]) < np.mean(times["emerging"])
+
+
+def test_cli_set_any_knob(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "world",
+                "--out",
+                str(tmp_path),
+                "--quiet",
+                "--set",
+                "hard_noise_rate=0.4",
+                "--set",
+                "domain_shape=2",
+            ]
+        )
+        == 0
+    )
+    cfg = json.loads((tmp_path / "meta.json").read_text())["config"]
+    assert cfg["hard_noise_rate"] == 0.4 and cfg["domain_shape"] == 2.0
+    assert main(["world", "--out", str(tmp_path), "--set", "nope=1"]) == 2
+    assert "expected KNOB=VALUE" in capsys.readouterr().err

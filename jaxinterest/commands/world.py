@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -17,7 +18,12 @@ _KNOBS = (
     ("--entities-per-category", "entities_per_category", int, "named entities per category"),
     ("--typo-rate", "typo_rate", float, "probability of a typo per query word group"),
     ("--test-clicks-mean", "test_clicks_mean", float, "mean test-week clicks per user"),
-    ("--chunk-users", "chunk_users", int, "users generated per chunk (memory vs speed)"),
+    (
+        "--chunk-users",
+        "chunk_users",
+        int,
+        "users generated per chunk (memory vs speed; a different value gives different data)",
+    ),
 )
 
 
@@ -46,11 +52,37 @@ def register(subparsers) -> None:
             default=None,
             help=f"{text} (default: preset value; base {default})",
         )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="override any WorldConfig knob, e.g. --set hard_noise_rate=0.4 (repeatable)",
+    )
     p.set_defaults(func=run)
+
+
+def _parse_sets(items: list[str]) -> dict:
+    types = {f.name: f.type for f in dataclasses.fields(WorldConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in types or key in ("preset", "seed"):
+            raise ValueError(
+                f"--set {item!r}: expected KNOB=VALUE with KNOB one of "
+                f"{sorted(k for k in types if k not in ('preset', 'seed'))} (--seed sets the seed)"
+            )
+        cast = {"int": int, "float": float, "str": str}[str(types[key])]
+        try:
+            out[key] = cast(value)
+        except ValueError as err:
+            raise ValueError(f"--set {item!r}: {err}") from err
+    return out
 
 
 def run(args) -> int:
     knobs = {field: getattr(args, field) for _, field, _, _ in _KNOBS}
+    knobs.update(_parse_sets(args.set))
     cfg = make_config(args.preset, seed=args.seed, **knobs)
     print(
         f"world: preset={cfg.preset} seed={cfg.seed} users={cfg.n_users} news={cfg.n_news}"
