@@ -122,8 +122,10 @@ def index(world):
     return build_test_index(world)
 
 
-def brute_force(world, queries, k=10):
-    """Exact cosine top-k per query over fresh articles, round-robin merge, seen removed."""
+def brute_force(world, queries, method, k=10):
+    """Exact cosine top-k per query over fresh articles, merged per user with seen removed:
+    round robin (rank-major over queries) or CombSUM (sum of a query's similarity over the
+    queries that retrieved the article; ties keep round-robin order)."""
     news = world.news.to_pylist()
     fresh = [r for r in news if TEST_START <= r["published"] < TEST_END]
     art = embed([r["title"] for r in fresh])
@@ -137,13 +139,20 @@ def brute_force(world, queries, k=10):
         lists = []
         for q in qs:
             sims = art @ embed([q])[0]
-            lists.append([fresh[i]["news_id"] for i in np.argsort(-sims, kind="stable")[:k]])
-        merged = []
+            top = np.argsort(-sims, kind="stable")[:k]
+            lists.append([(fresh[i]["news_id"], float(sims[i])) for i in top])
+        order, total = [], {}
         for r in range(k):
             for lst in lists:
-                if r < len(lst) and lst[r] not in merged and lst[r] not in seen.get(u, set()):
-                    merged.append(lst[r])
-        out[u] = merged[:k]
+                a, sim = lst[r]
+                if a in seen.get(u, set()):
+                    continue
+                if a not in total:
+                    order.append(a)
+                total[a] = total.get(a, 0.0) + sim
+        if method == "score_fusion":
+            order = sorted(order, key=lambda a: -total[a])  # stable: ties keep round-robin order
+        out[u] = order[:k]
     return out
 
 
@@ -153,10 +162,11 @@ def textbook(ranked, relevant, k):
     return len(hits) / len(relevant), sum(1 / math.log2(i + 2) for i in hits) / idcg
 
 
-def test_matches_brute_force(world, index):
+@pytest.mark.parametrize("method", ["round_robin", "score_fusion"])
+def test_matches_brute_force(world, index, method):
     queries = own_searches(world, n=10)
-    report, ranked = evaluate_queries(world, queries, index=index)
-    want = brute_force(world, queries)
+    report, ranked = evaluate_queries(world, queries, EvalConfig(merge_method=method), index=index)
+    want = brute_force(world, queries, method)
     assert ranked == want
     rel = {}
     for r in world.test_clicks.to_pylist():

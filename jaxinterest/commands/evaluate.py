@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--k", type=int, default=10, help="merged list length per user")
     p.add_argument("--per-query-k", type=int, default=10, help="articles retrieved per query")
-    p.add_argument("--merge", default="round_robin", help="round_robin | score_fusion | ...")
+    p.add_argument("--merge", help="per-user merge method (default: the retrieval module's)")
     p.add_argument("--index-kind", default="flat", help="flat (exact) | hnsw | ivf")
     p.add_argument("--article-text", choices=("title", "title_abstract"), default="title")
     p.add_argument("--ranked-out", metavar="FILE", help="also write ranked lists as JSONL")
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxinterest.data.io import load_world
     from jaxinterest.eval.recommend import EvalConfig, evaluate_queries, load_queries
     from jaxinterest.eval.reference import reference_queries
+    from jaxinterest.retrieval.merge import DEFAULT_METHOD
 
     t0 = time.perf_counter()
     world = load_world(args.world)
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         k=args.k,
         per_query_k=args.per_query_k,
-        merge_method=args.merge,
+        merge_method=args.merge or DEFAULT_METHOD,
         index_kind=args.index_kind,
         article_text=args.article_text,
     )

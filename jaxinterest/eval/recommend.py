@@ -29,6 +29,7 @@ import numpy as np
 
 from jaxinterest.clean.events import column
 from jaxinterest.eval.metrics import metric_names, per_user_metrics, ranking_metrics
+from jaxinterest.retrieval.merge import DEFAULT_METHOD
 
 UNKNOWN_USER_POLICIES = ("raise", "skip")
 
@@ -38,7 +39,8 @@ class EvalConfig:
     k: int = 10  # length of the merged list per user (the paper's K)
     per_query_k: int = 10  # articles retrieved per query before merging
     ks: tuple[int, ...] = (5, 10)
-    merge_method: str = "round_robin"
+    # The retrieval module's measured default (CombSUM "score_fusion"; see retrieval/merge.py).
+    merge_method: str = DEFAULT_METHOD
     index_kind: str = "flat"  # exact search: the test week is small, and exact removes ANN noise
     article_text: str = "title"  # "title" or "title_abstract": what an article is embedded from
     max_queries_per_user: int = 64
