@@ -32,6 +32,7 @@ from jaxinterest.data.schema import (
 from jaxinterest.data.surfaces import Pools
 from jaxinterest.data.world_events import EVENT_KINDS, Context, make_chunk
 from jaxinterest.data.world_news import make_news
+from jaxinterest.data.world_test_week import make_test_clicks
 from jaxinterest.data.world_users import DAY, interests_table, make_users
 
 TRAIN_START = int(dt.datetime(2024, 11, 1, tzinfo=dt.UTC).timestamp())  # the paper: November
@@ -195,7 +196,9 @@ def generate_world(cfg: WorldConfig, out: str | Path, progress: bool = True) -> 
     starts = range(0, cfg.n_users, cfg.chunk_users)
     for ci, lo in enumerate(tqdm(starts, desc="world: users", unit="chunk", disable=not progress)):
         hi = min(lo + cfg.chunk_users, cfg.n_users)
-        part = make_chunk(ctx, lo, hi, np.random.default_rng([cfg.seed, 606, ci]))
+        rng = np.random.default_rng([cfg.seed, 606, ci])
+        part = make_chunk(ctx, lo, hi, rng)
+        part["test"] = make_test_clicks(ctx, lo, hi, rng)  # same generator, drawn after events
         ev = part["events"]
         ids = pa.array(np.arange(n_events, n_events + len(ev), dtype=np.int64))
         writers["events"].write_table(
