@@ -184,11 +184,18 @@ def ann_bench(args) -> dict:
     exact, exact_s = timed_search(flat, q)
     print(f"exact: {len(q) / exact_s:.1f} q/s", file=sys.stderr, flush=True)
     del flat
-    hnsw = sweep("hnsw", {"M": args.hnsw_m, "ef_construction": args.ef_construction},
-                 "ef_search", args.ef_grid, ids, x, q, exact)  # fmt: skip
-    ivf = sweep("ivf", {"nlist": args.nlist}, "nprobe", args.nprobe_grid, ids, x, q, exact)
+    hnsw_params = {"M": args.hnsw_m, "ef_construction": args.ef_construction}
+    runs = {}
+    if "hnsw" in args.variants:
+        runs["hnsw"] = sweep("hnsw", hnsw_params, "ef_search", args.ef_grid, ids, x, q, exact)
+    if "hnsw_pca" in args.variants:
+        pca = {**hnsw_params, "pca_dim": args.pca_dim, "refine_factor": args.refine_factor}
+        runs["hnsw_pca"] = sweep("hnsw", pca, "ef_search", args.pca_ef_grid, ids, x, q, exact)
+    if "ivf" in args.variants:
+        runs["ivf"] = sweep("ivf", {"nlist": args.nlist}, "nprobe", args.nprobe_grid, ids, x, q,
+                            exact)  # fmt: skip
     best = {}
-    for kind, res in (("hnsw", hnsw), ("ivf", ivf)):
+    for kind, res in runs.items():
         ok = [r for r in res["search"] if r["recall@10"] >= 0.95]
         if ok:
             best[kind] = max(ok, key=lambda r: r["qps"])
@@ -217,8 +224,7 @@ def ann_bench(args) -> dict:
             "noise_scale": round(noise_scale, 4),
         },
         "exact": {"build_s": round(flat_build, 1), "qps": round(len(q) / exact_s, 1)},
-        "hnsw": hnsw,
-        "ivf": ivf,
+        **runs,
         "best_at_recall_0.95": best,
         "goal": {"recall@10": 0.95, "qps": 10_000},
         "anchor": "faiss IndexFlatIP exact search (same queries, same run)",
@@ -268,6 +274,16 @@ def main() -> None:
     p.add_argument("--ef-grid", type=int, nargs="+", default=[16, 32, 48, 64, 96, 128])
     p.add_argument("--nlist", type=int, default=None)
     p.add_argument("--nprobe-grid", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64])
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=["hnsw", "hnsw_pca", "ivf"],
+        choices=["hnsw", "hnsw_pca", "ivf"],
+        help="approximate indexes to measure",
+    )
+    p.add_argument("--pca-dim", type=int, default=128)
+    p.add_argument("--refine-factor", type=float, default=4.0)
+    p.add_argument("--pca-ef-grid", type=int, nargs="+", default=[32, 48, 64, 96])
     p.add_argument("--merge-world", help="compare merge methods on this world directory instead")
     args = p.parse_args()
     result = merge_bench(args) if args.merge_world else ann_bench(args)

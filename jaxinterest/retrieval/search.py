@@ -13,6 +13,7 @@ from jaxinterest.retrieval.index import (
     MISSING_ID,
     NewsIndex,
     check_embeddings,
+    hnsw_graph,
     to_gpu_if_available,
 )
 
@@ -50,7 +51,9 @@ def retrieve(index: NewsIndex, queries, k: int, *, model=None) -> tuple[np.ndarr
     search_k = min(int(k), len(index))  # faiss cannot return more rows than it holds
     if index.kind == "hnsw":
         # HNSW's candidate list must hold at least k entries to return k results.
-        index.index.hnsw.efSearch = max(int(index.params["ef_search"]), search_k)
+        hnsw_graph(index.index).hnsw.efSearch = max(int(index.params["ef_search"]), search_k)
+        if index.params.get("pca_dim") is not None:
+            faiss.downcast_index(index.index).k_factor = float(index.params["refine_factor"])
     elif index.kind == "ivf" and hasattr(index.index, "nprobe"):
         index.index.nprobe = int(index.params["nprobe"])
     dist, labels = index.index.search(q, search_k)
