@@ -196,3 +196,16 @@ def test_texts_decodes_each_row_without_eos():
     packed = g.packed([[3, 4]], pad_id=0)
     assert packed["tokens"].tolist() == [[3, 4, 5, 6, 2, 0], [3, 4, 7, 8, 9, 1]]
     assert packed["completion_mask"].sum(1).tolist() == [3, 4]
+
+
+def test_repeated_calls_reuse_compiled_programs(model):
+    """Prompt lengths and max_new_tokens inside one bucket, and other temperature/top-p
+    values, run the already compiled programs."""
+    from jaxinterest.sampling import engine
+
+    params, _, _ = model
+    kw = dict(num_samples=2, top_p=0.9, key=jax.random.key(0))
+    generate(params, CFG, [[1, 2, 3], [4] * 17], max_new_tokens=9, temperature=0.7, **kw)
+    sizes = engine.prefill._cache_size(), engine.decode._cache_size()
+    generate(params, CFG, [[5] * 20, [6, 7]], max_new_tokens=14, temperature=1.3, **kw)
+    assert (engine.prefill._cache_size(), engine.decode._cache_size()) == sizes

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jaxinterest.models.qwen2 import Qwen2Config, forward_with_cache, logits_from_hidden
 from jaxinterest.models.qwen2.model import default_positions
 from jaxinterest.sampling.filters import SamplingMode, sample_step
-from jaxinterest.sampling.step import caches_from_stacked, decode_step, split_layers
+from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare
 
 
 def _constrain(x, sharding):
@@ -126,7 +126,7 @@ def decode(
     rows_sh = (shardings or (None, None))[0]
     r, p = prompt_mask.shape
     width = cache[0][0].shape[2] - p
-    layers = split_layers(params)
+    weights = prepare(params, cfg)  # once, outside the loop
     kv_valid = jnp.concatenate([prompt_mask, jnp.ones((r, width), bool)], axis=1)  # [R, S]
     prompt_len = jnp.sum(prompt_mask, axis=1, dtype=jnp.int32)
 
@@ -165,7 +165,7 @@ def decode(
         t, cache, last, state = carry
         # Feed token t - 1 (slot P + t - 1) to get the distribution of token t.
         logits, cache = decode_step(
-            params, layers, cache, last, prompt_len + t - 1, p + t - 1, kv_valid, cfg
+            weights, cache, last, prompt_len + t - 1, p + t - 1, kv_valid, cfg
         )
         tok, lp, lp_raw, ends = pick(t, logits, state[4])
         return t + 1, cache, tok, write(state, t, tok, lp, lp_raw, ends)
