@@ -55,14 +55,34 @@ def test_flat_equals_brute_force(data):
     assert (scores[:, :-1] >= scores[:, 1:]).all()
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
-def test_approximate_recall_vs_flat(data, kind):
+APPROX = [("hnsw", None), ("ivf", None), ("hnsw", {"pca_dim": 32, "refine_factor": 4})]
+
+
+@pytest.mark.parametrize("kind,params", APPROX[:2])
+def test_approximate_recall_vs_flat(data, kind, params):
     x, q = data
     exact, _ = retrieve(build_index(_ids(len(x)), x, kind="flat"), q, 10)
-    approx, scores = retrieve(build_index(_ids(len(x)), x, kind=kind), q, 10)
+    approx, scores = retrieve(build_index(_ids(len(x)), x, kind=kind, params=params), q, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact, strict=True)])
     assert recall >= 0.95, (kind, recall)
     assert np.isfinite(scores).all()
+
+
+def test_pca_hnsw_recall_on_low_rank_data():
+    """The PCA option assumes what sentence embeddings show: variance concentrated in a few
+    directions. Data: clusters in a random 24-dim subspace of R^96 plus weak isotropic noise."""
+    rng = np.random.default_rng(5)
+    basis = np.linalg.qr(rng.normal(size=(96, 24)))[0].T  # [24, 96] orthonormal rows
+    low = clustered(20_500, 24, 200, 1.0, seed=6)
+    x = _unit(low @ basis + 0.05 * rng.normal(size=(20_500, 96)) / np.sqrt(96))
+    x, q = x[:20_000], x[20_000:]
+    exact, _ = retrieve(build_index(_ids(len(x)), x, kind="flat"), q, 10)
+    index = build_index(_ids(len(x)), x, kind="hnsw", params={"pca_dim": 32})
+    approx, _ = retrieve(index, q, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact, strict=True)])
+    assert recall >= 0.95, recall
+    with pytest.raises(ValueError, match="pca_dim must be in"):
+        build_index(_ids(len(x)), x, kind="hnsw", params={"pca_dim": 96})
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
@@ -84,7 +104,7 @@ def test_save_load_round_trip(data, tmp_path, kind):
         _ids(5000), x[:5000], kind=kind, params={"M": 16} if kind == "hnsw" else None
     )
     before = retrieve(index, q, 10)
-    again = load_index(save_index(index, tmp_path / kind))
+    again = load_index(save_index(index, tmp_path / "index"))
     assert (again.kind, again.params, again.dim, again.window) == (
         index.kind,
         index.params,
