@@ -14,6 +14,7 @@ to B * G rows (prompt-major), so prompt compute is paid once.
 Decode. `lax.while_loop` over steps, carrying the cache (donated by the caller, so XLA updates
 it in place) and per-row done flags; it stops as soon as every row has emitted an EOS or the
 requested number of tokens (a traced bound, so different max_new_tokens share one program).
+The step itself (`step.decode_step`) keeps one [R, K, S, H] cache buffer per layer.
 """
 
 from __future__ import annotations
@@ -116,8 +117,7 @@ def decode(
     """Samples up to `max_new` tokens for R rows from the prefilled cache.
 
     cache: per-layer (k, v) [R, K, S, H] with the prompts in slots [0, P); logits: [R, V]
-    after the prompt;
-    prompt_mask: [R, P] bool; active: [R] bool (False for batch padding rows, which start
+    after the prompt; prompt_mask: [R, P] bool; active: [R] bool (False for batch padding rows, which start
     finished); eos_ids: [E] int32 (E may be 0). The output width is S - P; only the first
     `max_new` columns are written.
     Returns ((tokens [R, N'], logprobs [R, N'], logprobs_raw [R, N'], lengths [R],
