@@ -179,7 +179,7 @@ def main(argv=None) -> None:
     import torch
     import transformers
 
-    repeat, hf_repeat = (1, 1) if args.quick else (args.repeat, 1)
+    repeat, hf_repeat = (1, 1) if args.quick else (args.repeat, 2)
     sizes = args.sizes.split(",")[:1] if args.quick else args.sizes.split(",")
     user_sizes = args.user_sizes.split(",")
     result = {
