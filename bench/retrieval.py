@@ -130,8 +130,9 @@ def timed_search(index, q: np.ndarray, k: int = 10):
     return ids, time.perf_counter() - t
 
 
-def sweep(kind, params, grid_key, grid, ids, x, q, exact) -> dict:
-    """Build one index of `kind`, then time/score each value of its search parameter."""
+def sweep(kind, params, grid_key, grid, ids, x, q, exact, exact_qps) -> dict:
+    """Build one index of `kind`, then time/score each value of its search parameter.
+    speedup_vs_exact = qps / exact search's qps in this run (the anchor; load-independent-ish)."""
     from jaxinterest.retrieval import build_index
 
     t = time.perf_counter()
@@ -141,8 +142,14 @@ def sweep(kind, params, grid_key, grid, ids, x, q, exact) -> dict:
     for v in grid:
         index.params[grid_key] = v
         found, secs = timed_search(index, q)
+        qps = len(q) / secs
         rows.append(
-            {grid_key: v, "qps": round(len(q) / secs, 1), "recall@10": recall_at_10(found, exact)}
+            {
+                grid_key: v,
+                "qps": round(qps, 1),
+                "speedup_vs_exact": round(qps / exact_qps, 1),
+                "recall@10": recall_at_10(found, exact),
+            }
         )
         print(f"  {kind} {grid_key}={v}: {rows[-1]}", file=sys.stderr, flush=True)
     return {
@@ -182,18 +189,23 @@ def ann_bench(args) -> dict:
     flat = build_index(ids, x, kind="flat")
     flat_build = time.perf_counter() - t
     exact, exact_s = timed_search(flat, q)
+    exact_qps = len(q) / exact_s
     print(f"exact: {len(q) / exact_s:.1f} q/s", file=sys.stderr, flush=True)
     del flat
     hnsw_params = {"M": args.hnsw_m, "ef_construction": args.ef_construction}
     runs = {}
     if "hnsw" in args.variants:
-        runs["hnsw"] = sweep("hnsw", hnsw_params, "ef_search", args.ef_grid, ids, x, q, exact)
+        runs["hnsw"] = sweep(
+            "hnsw", hnsw_params, "ef_search", args.ef_grid, ids, x, q, exact, exact_qps
+        )
     if "hnsw_pca" in args.variants:
         pca = {**hnsw_params, "pca_dim": args.pca_dim, "refine_factor": args.refine_factor}
-        runs["hnsw_pca"] = sweep("hnsw", pca, "ef_search", args.pca_ef_grid, ids, x, q, exact)
+        runs["hnsw_pca"] = sweep(
+            "hnsw", pca, "ef_search", args.pca_ef_grid, ids, x, q, exact, exact_qps
+        )
     if "ivf" in args.variants:
         runs["ivf"] = sweep("ivf", {"nlist": args.nlist}, "nprobe", args.nprobe_grid, ids, x, q,
-                            exact)  # fmt: skip
+                            exact, exact_qps)  # fmt: skip
     best = {}
     for kind, res in runs.items():
         ok = [r for r in res["search"] if r["recall@10"] >= 0.95]
