@@ -3,12 +3,15 @@
 Prints one JSON object with, in one run on the same configs and prompts:
 - tokens/s generating 64 new tokens for batch 32 and batch 1 (greedy, every row forced to
   the full length on both sides: no EOS on ours, min_new_tokens on transformers'), per size;
-  transformers is timed with torch at 2 threads and at 1 thread (on a machine shared with
-  other jobs OpenMP's 2-thread spin-waiting can be slower), and the ratio is taken against
-  the faster of the two;
 - users/s in the paper's sense (Table 6: one query list per user): prompts of 120-300 tokens,
   48 new tokens sampled at temperature 1, for two tiny sizes about 16x apart;
 - the effect of sharing one prefill across G samples of a prompt.
+
+Variants: ours on one XLA CPU device, ours with rows split over two CPU devices (one per
+core), transformers with torch at 2 threads and at 1 thread (on a machine shared with other
+jobs OpenMP's spinning 2-thread runs can be much slower). Variants are timed in turns (best of
+--repeat), so load changes during the run hit all of them; ratios are against the faster
+transformers variant.
 
   python bench/sampler.py [--sizes tiny-5m,tiny-21m] [--user-sizes tiny-1m,tiny-21m] [--quick]
 """
@@ -23,23 +26,65 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# Two simulated CPU devices, so that one variant splits rows over both cores explicitly (one
+# XLA CPU device may keep these small matmuls on one core).
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    ).strip()
+
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.common import emit, machine  # noqa: E402
-from jaxinterest.models.qwen2 import get_preset, init_params, save_hf  # noqa: E402
+from jaxinterest import sharding as shd  # noqa: E402
+from jaxinterest.models.qwen2 import get_preset, init_params, param_axes, save_hf  # noqa: E402
 from jaxinterest.sampling import generate  # noqa: E402
 
 
-def best_time(fn, repeat: int) -> float:
-    """Fastest of `repeat` timed calls after one warm-up (compile) call, in seconds."""
-    fn()
-    times = []
-    for _ in range(repeat):
+def interleaved_best(fns: dict, repeat: int) -> dict:
+    """Fastest of `repeat` timed calls of each fn, in seconds, after one warm-up (compile) call
+    each. The fns take turns, so a change in machine load affects all of them alike."""
+    import torch
+
+    def call(name):
+        threads = THREADS.get(name)
+        if threads:
+            torch.set_num_threads(threads)
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        fns[name]()
+        return time.perf_counter() - t0
+
+    for name in fns:
+        call(name)
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name in fns:
+            best[name] = min(best[name], call(name))
+    torch.set_num_threads(2)
+    return best
+
+
+# torch thread count for the transformers variants.
+THREADS = {"transformers_2threads": 2, "transformers_1thread": 1}
+
+
+def dp_params(params, cfg, devices: int):
+    """Params replicated on a `devices`-way data-parallel mesh: generate then splits rows."""
+    mesh = shd.make_mesh((devices, 1, 1), jax.devices()[:devices])
+    return shd.shard_params(params, param_axes(cfg), mesh, shd.get_rules("dp"))
+
+
+def variants(params, cfg, model, prompts, new, sample, **kw) -> dict:
+    fns = {"ours": ours_fn(params, cfg, prompts, new, sample, **kw)}
+    if jax.device_count() >= 2 and len(prompts) % 2 == 0:
+        fns["ours_2devices"] = ours_fn(
+            dp_params(params, cfg, 2), cfg, prompts, new, sample, rules="dp", **kw
+        )
+    if model is not None:
+        for name in THREADS:
+            fns[name] = hf_generate_fn(model, prompts, new, sample)
+    return fns
 
 
 def prompts_for(cfg, n: int, lo: int, hi: int, seed: int = 0) -> list[list[int]]:
@@ -101,61 +146,46 @@ def ours_fn(params, cfg, prompts, new: int, sample: bool, **kw):
     return run
 
 
-def hf_times(model, prompts, new, sample, repeat) -> dict:
-    import torch
-
-    out = {}
-    for threads in (2, 1):
-        torch.set_num_threads(threads)
-        out[threads] = best_time(hf_generate_fn(model, prompts, new, sample), repeat)
-    torch.set_num_threads(2)
+def summarise(times: dict, work: int, unit: str) -> dict:
+    """Rates per variant, and ours (best of its variants) over the faster transformers."""
+    out = {f"{name}_{unit}": round(work / t, 2) for name, t in times.items()}
+    ours = min(t for name, t in times.items() if name.startswith("ours"))
+    theirs = min(t for name, t in times.items() if name.startswith("transformers"))
+    out["ratio_best_ours_vs_faster_transformers"] = round(theirs / ours, 2)
+    out["ratio_ours_1device_vs_faster_transformers"] = round(theirs / times["ours"], 2)
     return out
 
 
-def throughput(name: str, batches, new: int, repeat: int, hf_repeat: int) -> dict:
+def throughput(name: str, batches, new: int, repeat: int) -> dict:
     cfg = get_preset(name)
     params = init_params(cfg, jax.random.key(0))
     model = load_hf_model(cfg, params)
     out = {"params": cfg.num_params}
     for b in batches:
         prompts = prompts_for(cfg, b, 20, 40)
-        ours = best_time(ours_fn(params, cfg, prompts, new, False), repeat)
-        hf = hf_times(model, prompts, new, False, hf_repeat)
-        n = b * new
-        best_hf = min(hf.values())
-        out[f"batch{b}"] = {
-            "ours_tokens_per_s": round(n / ours, 1),
-            "transformers_2threads_tokens_per_s": round(n / hf[2], 1),
-            "transformers_1thread_tokens_per_s": round(n / hf[1], 1),
-            "ratio_vs_faster_transformers": round(best_hf / ours, 2),
-        }
+        times = interleaved_best(variants(params, cfg, model, prompts, new, False), repeat)
+        out[f"batch{b}"] = summarise(times, b * new, "tokens_per_s")
     return out
 
 
-def users_per_s(name: str, users: int, new: int, repeat: int, hf_repeat: int) -> dict:
+def users_per_s(name: str, users: int, new: int, repeat: int) -> dict:
     cfg = get_preset(name)
     params = init_params(cfg, jax.random.key(0))
     prompts = prompts_for(cfg, users, 120, 300, seed=1)
-    ours = best_time(ours_fn(params, cfg, prompts, new, True), repeat)
-    hf = hf_times(load_hf_model(cfg, params), prompts, new, True, hf_repeat)
-    return {
-        "params": cfg.num_params,
-        "ours_users_per_s": round(users / ours, 2),
-        "transformers_users_per_s": round(users / min(hf.values()), 2),
-        "ratio": round(min(hf.values()) / ours, 2),
-    }
+    model = load_hf_model(cfg, params)
+    times = interleaved_best(variants(params, cfg, model, prompts, new, True), repeat)
+    return {"params": cfg.num_params} | summarise(times, users, "users_per_s")
 
 
 def prefill_sharing(name: str, n_prompts: int, g: int, new: int, repeat: int) -> dict:
     cfg = get_preset(name)
     params = init_params(cfg, jax.random.key(0))
     prompts = prompts_for(cfg, n_prompts, 250, 300, seed=2)
-    times = {
-        share: best_time(
-            ours_fn(params, cfg, prompts, new, True, num_samples=g, share_prefill=share), repeat
-        )
+    fns = {
+        share: ours_fn(params, cfg, prompts, new, True, num_samples=g, share_prefill=share)
         for share in (True, False)
     }
+    times = interleaved_best(fns, repeat)
     return {
         "size": name,
         "prompts": n_prompts,
@@ -173,13 +203,13 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", default="tiny-5m,tiny-21m")
     parser.add_argument("--user-sizes", default="tiny-1m,tiny-21m")
     parser.add_argument("--users", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     args = parser.parse_args(argv)
     import torch
     import transformers
 
-    repeat, hf_repeat = (1, 1) if args.quick else (args.repeat, 2)
+    repeat = 1 if args.quick else args.repeat
     sizes = args.sizes.split(",")[:1] if args.quick else args.sizes.split(",")
     user_sizes = args.user_sizes.split(",")
     result = {
@@ -189,10 +219,8 @@ def main(argv=None) -> None:
         "jax": jax.__version__,
         "machine": machine() | {"load_avg_1m": round(os.getloadavg()[0], 2)},
         "goal": "ours >= 3x transformers tokens/s at batch 32",
-        "tokens_per_s_64_new": {s: throughput(s, (32, 1), 64, repeat, hf_repeat) for s in sizes},
-        "users_per_s_48_new": {
-            s: users_per_s(s, args.users, 48, repeat, hf_repeat) for s in user_sizes
-        },
+        "tokens_per_s_64_new": {s: throughput(s, (32, 1), 64, repeat) for s in sizes},
+        "users_per_s_48_new": {s: users_per_s(s, args.users, 48, repeat) for s in user_sizes},
         "prefill_sharing": prefill_sharing("tiny-21m", 4, 8, 48, repeat),
     }
     result["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2)

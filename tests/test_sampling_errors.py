@@ -46,3 +46,11 @@ def test_bad_input_is_rejected(params, prompts, kwargs, match):
     kw = {"max_new_tokens": 4, "key": jax.random.key(0)} | kwargs
     with pytest.raises(ValueError, match=match):
         generate(params, CFG, prompts, **kw)
+
+
+def test_top_k_at_least_vocab_and_eos_none_are_accepted(params):
+    """top_k >= V keeps every token (same as off); eos_ids=None means no stop token."""
+    kw = dict(max_new_tokens=3, temperature=0.9, key=jax.random.key(1))
+    off = generate(params, CFG, GOOD, **kw)
+    full_k = generate(params, CFG, GOOD, top_k=CFG.vocab_size + 5, eos_ids=None, **kw)
+    assert (off.tokens == full_k.tokens).all()

@@ -108,15 +108,17 @@ def generate(
                 f"prompt {i} has {len(p)} tokens; with max_new_tokens={max_new_tokens} it "
                 f"exceeds the context of {max_len} tokens"
             )
-    eos = np.asarray(list(eos_ids), np.int32).reshape(-1)
+    eos = np.asarray(list(() if eos_ids is None else eos_ids), np.int64).reshape(-1)
     bad_eos = [int(t) for t in eos if not 0 <= t < cfg.vocab_size]
     if bad_eos:
         raise ValueError(f"eos_ids {bad_eos} are outside the vocabulary [0, {cfg.vocab_size})")
     if not 0 <= pad_id < cfg.vocab_size:
         raise ValueError(f"pad_id={pad_id} is outside the vocabulary [0, {cfg.vocab_size})")
+    eos = eos.astype(np.int32)
     mode = SamplingMode(
         greedy=temperature == 0,
-        top_k=int(top_k) if temperature > 0 else 0,
+        # top_k >= V keeps everything: the same as no top-k, without a full-vocabulary top_k.
+        top_k=int(top_k) if 0 < temperature and top_k < cfg.vocab_size else 0,
         use_top_p=temperature > 0 and top_p < 1,
     )
     key = jax.random.key(0) if key is None else key
