@@ -201,7 +201,7 @@ def ann_bench(args) -> dict:
     if "hnsw_pca" in args.variants:
         pca = {**hnsw_params, "pca_dim": args.pca_dim, "refine_factor": args.refine_factor}
         runs["hnsw_pca"] = sweep(
-            "hnsw", pca, "ef_search", args.pca_ef_grid, ids, x, q, exact, exact_qps
+            "hnsw", pca, args.pca_grid_key, args.pca_grid, ids, x, q, exact, exact_qps
         )
     if "ivf" in args.variants:
         runs["ivf"] = sweep("ivf", {"nlist": args.nlist}, "nprobe", args.nprobe_grid, ids, x, q,
@@ -295,7 +295,8 @@ def main() -> None:
     )
     p.add_argument("--pca-dim", type=int, default=128)
     p.add_argument("--refine-factor", type=float, default=4.0)
-    p.add_argument("--pca-ef-grid", type=int, nargs="+", default=[32, 48, 64, 96])
+    p.add_argument("--pca-grid-key", default="ef_search", choices=["ef_search", "refine_factor"])
+    p.add_argument("--pca-grid", type=float, nargs="+", default=[32, 48, 64, 96])
     p.add_argument("--merge-world", help="compare merge methods on this world directory instead")
     args = p.parse_args()
     result = merge_bench(args) if args.merge_world else ann_bench(args)
