@@ -40,8 +40,9 @@ def test_smollm2_logits_match_transformers(smollm2_dir):
     # Thirty layers of real weights in float32 (logits up to ~30) round differently in each
     # implementation, so the bound is calibrated on transformers itself: our float32 logits
     # must be about as close to transformers' float64 run as its own float32 run is.
-    # Measured here: max 6.0e-5 vs 9.3e-5, mean 9.1e-6 vs 8.8e-6. (In float64 the two implementations agree to 1.2e-5; that
-    # remainder is transformers' hard-coded float32 casts in RMSNorm and RoPE.)
+    # Measured here: max 6.0e-5 vs 9.3e-5, mean 9.1e-6 vs 8.8e-6. (In float64 the two
+    # implementations agree to 1.2e-5; that remainder is transformers' hard-coded float32
+    # casts in RMSNorm and RoPE.)
     ours_err, ref_err = np.abs(ours - ref64), np.abs(ref - ref64)
     print(
         f"max {ours_err.max():.3g} vs {ref_err.max():.3g}; "
