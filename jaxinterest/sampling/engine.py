@@ -117,9 +117,9 @@ def decode(
     """Samples up to `max_new` tokens for R rows from the prefilled cache.
 
     cache: per-layer (k, v) [R, K, S, H] with the prompts in slots [0, P); logits: [R, V]
-    after the prompt; prompt_mask: [R, P] bool; active: [R] bool (False for batch padding rows, which start
-    finished); eos_ids: [E] int32 (E may be 0). The output width is S - P; only the first
-    `max_new` columns are written.
+    after the prompt; prompt_mask: [R, P] bool; active: [R] bool (False for batch padding
+    rows, which start finished); eos_ids: [E] int32 (E may be 0). The output width is S - P;
+    only the first `max_new` columns are written.
     Returns ((tokens [R, N'], logprobs [R, N'], logprobs_raw [R, N'], lengths [R],
     finished [R]), cache).
     """
