@@ -20,7 +20,8 @@ Prints ONE JSON object. What it does, exactly:
    |approx top-10 & exact top-10| / 10, averaged over queries.
 
 `--merge-world DIR` instead compares the merge methods on a generated world (see merge_bench).
-Run: /work/venv/bin/python bench/retrieval.py   (about 15-30 min on 2 shared cores)
+Run: /work/venv/bin/python bench/retrieval.py   (25-60 min on 2 shared cores; `--variants` to
+measure fewer indexes)
 """
 
 from __future__ import annotations
