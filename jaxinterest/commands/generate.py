@@ -6,6 +6,8 @@ import argparse
 import json
 import time
 
+from jaxinterest.commands._model import add_model_args, load_model
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,8 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "timing); a HF checkpoint directory gives real text."
         ),
     )
-    p.add_argument("--preset", default="tiny-5m", help="model preset (default: tiny-5m)")
-    p.add_argument("--checkpoint", help="HF directory to load instead of a preset")
+    add_model_args(p)
     p.add_argument(
         "--prompt", action="append", required=True, help="prompt text (repeat for a batch)"
     )
@@ -30,19 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (and preset init seed)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
-
-
-def _tokenizer(cfg, checkpoint):
-    from jaxinterest import tokenizer as tok
-
-    if checkpoint:
-        import transformers
-
-        return transformers.AutoTokenizer.from_pretrained(checkpoint)
-    return tok.qwen25_tokenizer() if cfg.vocab_size > 100_000 else tok.tiny_tokenizer()
 
 
 def _stop_ids(tokenizer, vocab_size: int) -> list[int]:
@@ -71,17 +61,9 @@ def run(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
 
-    from jaxinterest.models import qwen2
     from jaxinterest.sampling import generate
 
-    if args.checkpoint:
-        cfg, params = qwen2.load_hf(args.checkpoint)
-        source = args.checkpoint
-    else:
-        cfg = qwen2.get_preset(args.preset)
-        params = qwen2.init_params(cfg, jax.random.key(args.seed))
-        source = f"preset {args.preset} (random init, seed {args.seed})"
-    tokenizer = _tokenizer(cfg, args.checkpoint)
+    cfg, params, tokenizer, source = load_model(args)
     prompts = [_encode(tokenizer, t, args.chat, args.system) for t in args.prompt]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     options = dict(

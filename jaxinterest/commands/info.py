@@ -6,6 +6,8 @@ import argparse
 import json
 import time
 
+from jaxinterest.commands._model import add_model_args, load_model
+
 DEFAULT_TEXT = "cheap flights to lisbon in may; champions league quarter final results"
 
 
@@ -19,22 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "parameter count, next-token predictions, the loss on the text and throughput."
         ),
     )
-    p.add_argument("--preset", default="tiny-5m", help="model preset (default: tiny-5m)")
-    p.add_argument("--checkpoint", help="HF directory to load instead of a preset")
+    add_model_args(p)
     p.add_argument("--text", default=DEFAULT_TEXT, help="text to run through the model")
-    p.add_argument("--seed", type=int, default=0, help="init seed for preset weights")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
-
-
-def _tokenizer(cfg, checkpoint):
-    from jaxinterest import tokenizer as tok
-
-    if checkpoint:
-        import transformers
-
-        return transformers.AutoTokenizer.from_pretrained(checkpoint)
-    return tok.qwen25_tokenizer() if cfg.vocab_size > 100_000 else tok.tiny_tokenizer()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,14 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from jaxinterest.models import qwen2
 
-    if args.checkpoint:
-        cfg, params = qwen2.load_hf(args.checkpoint)
-        source = args.checkpoint
-    else:
-        cfg = qwen2.get_preset(args.preset)
-        params = qwen2.init_params(cfg, jax.random.key(args.seed))
-        source = f"preset {args.preset} (random init, seed {args.seed})"
-    tokenizer = _tokenizer(cfg, args.checkpoint)
+    cfg, params, tokenizer, source = load_model(args)
     ids = tokenizer.encode(args.text)
     if not ids:
         raise SystemExit("error: --text encodes to no tokens")
