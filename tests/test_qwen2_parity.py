@@ -103,3 +103,20 @@ def test_sharded_checkpoint_and_bf16_round_trip(tmp_path):
     # bf16 activations: agreement at bf16 precision, not fp32.
     assert np.abs(out16 - ref16).max() < 0.05
     assert np.abs(out16 - out32).max() < 0.05
+
+
+def test_save_hf_with_tokenizer_loads_in_transformers(tmp_path):
+    import json
+
+    import transformers
+
+    from jaxinterest.tokenizer import tiny_tokenizer
+
+    cfg = tiny_config(vocab_size=8192)
+    tok = tiny_tokenizer()
+    save_hf(tmp_path, cfg, random_params(cfg), tokenizer=tok)
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    loaded = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    text = "arsenal injury news 2026"
+    assert loaded.encode(text) == tok.encode(text)

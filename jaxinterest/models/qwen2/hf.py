@@ -283,5 +283,7 @@ def save_hf(
         json.dumps(config_to_hf(cfg, torch_dtype=stored.name), indent=2) + "\n"
     )
     if tokenizer is not None:
-        tokenizer.save_pretrained(path)
+        from jaxinterest.tokenizers.save import save_tokenizer
+
+        save_tokenizer(tokenizer, path)  # a class name transformers 4 and vLLM also resolve
     return path
