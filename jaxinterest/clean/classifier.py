@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxinterest.clean import encoder_clf, ngram
-from jaxinterest.clean.events import column, render_behaviors
+from jaxinterest.clean.events import check_inputs, column, render_behaviors
 
 KINDS = ("ngram", "encoder")
 
@@ -41,7 +41,10 @@ class NoiseClassifier:
 
 
 def train_classifier(kind: str, texts, labels, config=None, progress=False):
-    """Train one kind on rendered texts and 0/1 labels. Returns (NoiseClassifier, log dict)."""
+    """Train one kind on rendered texts and 0/1 labels. Returns (NoiseClassifier, log dict).
+
+    Empty or non-string texts and labels other than 0/1 raise, naming the first bad row."""
+    check_inputs(texts, labels)
     if kind == "ngram":
         cfg = config or ngram.NgramConfig()
         params = ngram.train_ngram(texts, labels, cfg, progress=progress)

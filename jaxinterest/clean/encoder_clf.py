@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxinterest.clean.events import class_weights
 from jaxinterest.models.encoder import (
     Encoder,
     classify_logits,
@@ -42,6 +43,7 @@ class EncoderClfConfig:
     epochs: int = 1
     learning_rate: float = 3e-4
     weight_decay: float = 0.01
+    class_weight: str = "none"  # or "balanced" (see events.class_weights)
     seed: int = 0
 
 
@@ -109,6 +111,7 @@ def train_encoder_clf(texts, labels, cfg: EncoderClfConfig = EncoderClfConfig(),
             f"need one label per text and at least one text, got "
             f"{len(texts)} texts and {len(labels)} labels"
         )
+    weights = class_weights(labels, cfg.class_weight)
     enc = load_encoder(cfg.encoder_path)
     ecfg = enc.cfg
     bottom, top = split_layers(enc.params, cfg.train_layers)
@@ -125,7 +128,7 @@ def train_encoder_clf(texts, labels, cfg: EncoderClfConfig = EncoderClfConfig(),
     ):
         y = np.zeros(cfg.batch_size, np.int32)
         w = np.zeros(cfg.batch_size, np.float32)
-        y[: len(rows)], w[: len(rows)] = labels[rows], 1.0
+        y[: len(rows)], w[: len(rows)] = labels[rows], weights[rows]
         cache.append((np.asarray(run_bottom(bottom, tok, mask)), mask, y, w))
 
     opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -135,7 +138,8 @@ def train_encoder_clf(texts, labels, cfg: EncoderClfConfig = EncoderClfConfig(),
     def loss_fn(tr, hidden, mask, y, w):
         logp = jax.nn.log_softmax(top_logits(tr["top"], tr["head"], hidden, mask, ecfg))
         nll = -jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0]
-        return jnp.sum(nll * w) / jnp.maximum(w.sum(), 1.0)
+        # filler rows have w = 0; dividing by the real weight keeps a step's scale fixed
+        return jnp.sum(nll * w) / jnp.maximum(w.sum(), 1e-6)
 
     @jax.jit
     def step(tr, state, hidden, mask, y, w):

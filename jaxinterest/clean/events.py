@@ -88,6 +88,37 @@ def user_split_mask(events, users) -> np.ndarray:
     return mask
 
 
+def check_inputs(texts, labels) -> None:
+    """Empty or non-string texts and labels other than 0/1 raise, naming the first bad row."""
+    if len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    if not len(texts):
+        raise ValueError("no labelled texts: need at least one (text, label) pair")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            raise ValueError(f"events row {i}: field 'text' is {t!r}; expected a non-empty string")
+    y = np.asarray(labels)
+    bad = np.flatnonzero((y != 0) & (y != 1))
+    if len(bad):
+        raise ValueError(
+            f"events row {bad[0]}: label {y[bad[0]].item()!r} is not 0 (noise) or 1 (keep)"
+        )
+
+
+def class_weights(labels, mode: str) -> np.ndarray:
+    """Per-row loss weights float32 [N] for 0/1 labels. "none": all 1. "balanced": each class
+    gets total weight N/2 (w_c = N / (2 n_c)), so 9% noise weighs as much as 91% keep and the
+    loss does not settle on "keep everything"."""
+    y = np.asarray(labels)
+    if mode == "none":
+        return np.ones(len(y), np.float32)
+    if mode != "balanced":
+        raise ValueError(f"class_weight must be 'none' or 'balanced', got {mode!r}")
+    counts = np.bincount(y.astype(np.int64), minlength=2)[:2]
+    w_c = len(y) / (2.0 * np.maximum(counts, 1))
+    return w_c[y.astype(np.int64)].astype(np.float32)
+
+
 def precision_recall_f1(y_true: Sequence[int], y_pred: Sequence[int], positive: int = 1) -> dict:
     """Precision, recall and F1 of the `positive` class, plus accuracy and the counts.
 

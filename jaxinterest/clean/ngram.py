@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxinterest.clean.events import class_weights
+
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
@@ -34,6 +36,7 @@ class NgramConfig:
     batch_size: int = 512
     learning_rate: float = 0.05
     weight_decay: float = 1e-4
+    class_weight: str = "none"  # or "balanced" (see events.class_weights)
     seed: int = 0
 
 
@@ -105,8 +108,9 @@ def logits(params: dict, idx: jax.Array, val: jax.Array) -> jax.Array:
 _logits_jit = jax.jit(logits)
 
 
-def _loss(params, idx, val, y):
-    return optax.sigmoid_binary_cross_entropy(logits(params, idx, val), y).mean()
+def _loss(params, idx, val, y, w):
+    nll = optax.sigmoid_binary_cross_entropy(logits(params, idx, val), y)
+    return jnp.sum(nll * w) / jnp.sum(w)
 
 
 def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), progress=False):
@@ -117,14 +121,15 @@ def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), prog
             f"need one label per text and at least one text, got "
             f"{len(texts)} texts and {len(y_all)} labels"
         )
+    weights = class_weights(y_all, cfg.class_weight)
     csr = featurize_csr(texts, cfg, progress)
     params = {"w": jnp.zeros(cfg.n_buckets, jnp.float32), "b": jnp.zeros((), jnp.float32)}
     opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
     state = opt.init(params)
 
     @jax.jit
-    def step(params, state, idx, val, y):
-        loss, grads = jax.value_and_grad(_loss)(params, idx, val, y)
+    def step(params, state, idx, val, y, w):
+        loss, grads = jax.value_and_grad(_loss)(params, idx, val, y, w)
         updates, state = opt.update(grads, state, params)
         return optax.apply_updates(params, updates), state, loss
 
@@ -142,7 +147,7 @@ def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), prog
         for s in range(0, n - bs + 1, bs):
             b = order[s : s + bs]
             idx, val = pad_rows(csr, b)
-            params, state, _ = step(params, state, idx, val, y_all[b])
+            params, state, _ = step(params, state, idx, val, y_all[b], weights[b])
     return jax.tree.map(np.asarray, params)
 
 

@@ -1,8 +1,10 @@
 """`jaxinterest clean`: train the noise classifier on a world's labels, or apply one to a world.
 
---train WORLD --out MODEL: trains on the events of `train`-split users, scores precision/recall/
-F1 on a seeded sample of `valid`-split users' events, for the encoder classifier and the n-gram
-baseline on the SAME held-out events, saves the chosen kind and prints a JSON report.
+--train WORLD --out MODEL: compares the encoder classifier with the hashed n-gram baseline on
+held-out splits of the labelled events (random; text-disjoint, where no held-out text occurs in
+training; optionally leave-one-noise-kind-out), each with a threshold chosen on a validation
+part of its training side; then trains the chosen kind on the `train`-split users' events,
+saves it and prints the JSON report (also written to MODEL/report.json).
 --apply MODEL --world WORLD --out OUT: writes OUT/keep.parquet (event_id, user_id, keep,
 p_keep) and OUT/report.json (kept share per domain).
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 
@@ -38,29 +39,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="kind to train and save; encoder also trains the n-gram baseline",
     )
     p.add_argument(
-        "--max-train-events",
+        "--max-train-texts",
         type=int,
-        default=4000,
-        help="encoder training sample (seeded; 0 = all training events)",
-    )
-    p.add_argument(
-        "--max-ngram-train-events",
-        type=int,
-        default=0,
-        help="n-gram training sample (0 = all training events)",
+        default=6000,
+        help="encoder training texts: a seeded class-balanced sample of distinct texts",
     )
     p.add_argument(
         "--max-eval-events",
         type=int,
         default=5000,
-        help="held-out sample scored by both classifiers (0 = all)",
+        help="test (and validation) events scored per split (seeded sample; 0 = all)",
     )
-    p.add_argument("--epochs", type=int, default=1, help="encoder fine-tuning epochs")
     p.add_argument(
-        "--train-layers", type=int, default=1, help="top encoder layers fine-tuned (0 = head only)"
+        "--splits",
+        default="random,text_disjoint",
+        help="held-out splits to report, comma-separated from random, text_disjoint, kind_out "
+        "(kind_out: one fold per noise kind, ~9x the cost); 'none' skips the comparison",
+    )
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share per split")
+    p.add_argument("--epochs", type=int, default=3, help="encoder fine-tuning epochs")
+    p.add_argument(
+        "--train-layers", type=int, default=2, help="top encoder layers fine-tuned (0 = head only)"
     )
     p.add_argument("--lr", type=float, default=3e-4, help="encoder AdamW learning rate")
     p.add_argument("--batch-size", type=int, default=32, help="encoder batch size")
+    p.add_argument(
+        "--class-weight",
+        choices=("balanced", "none"),
+        default="balanced",
+        help="loss weights per class for both classifiers (balanced: each class weighs half)",
+    )
     p.add_argument("--encoder-path", help="BERT/RoBERTa directory (default: all-MiniLM-L6-v2)")
     p.add_argument(
         "--labels",
@@ -72,31 +80,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _sample(rows, n, rng):
+def _labelled_data(world, labels_t, allow_missing):
+    """Rendered texts, labels, text groups and kinds of the labelled events, and their rows."""
     import numpy as np
 
-    return rows if not n or len(rows) <= n else np.sort(rng.choice(rows, n, replace=False))
+    from jaxinterest.clean import join_labels, render_behaviors
+    from jaxinterest.clean.events import column
+    from jaxinterest.clean.splits import group_ids
 
-
-def _score(clf, texts, y, kinds):
-    """P/R/F1 of keep (the paper's y=1) and of noise, accuracy per event kind, timing."""
-    import numpy as np
-
-    from jaxinterest.clean import precision_recall_f1
-
-    t0 = time.perf_counter()
-    pred = clf.predict(texts, progress=True)
-    seconds = time.perf_counter() - t0
-    by_kind = {}
-    for k in sorted(set(kinds)):
-        m = np.array([x == k for x in kinds])
-        by_kind[k] = {"n": int(m.sum()), "accuracy": float((pred[m] == y[m]).mean())}
-    return {
-        "keep": precision_recall_f1(y, pred, positive=1),
-        "noise": precision_recall_f1(y, pred, positive=0),
-        "by_kind": by_kind,
-        "predict_events_per_s": round(len(texts) / max(seconds, 1e-9), 1),
+    raw = column(world.events, "text")
+    ids = column(world.events, "event_id")
+    for row, t in enumerate(raw):
+        if not isinstance(t, str) or not t.strip():
+            raise ValueError(f"events row {row} (event_id {ids[row]}): field 'text' is {t!r}")
+    y = join_labels(world.events, labels_t, allow_missing=allow_missing)
+    kind_of = (
+        dict(zip(column(labels_t, "event_id"), column(labels_t, "kind"), strict=True))
+        if "kind" in labels_t.column_names
+        else {}
+    )
+    rows = np.flatnonzero(y >= 0)  # judge labels may cover a subset; the rest are counted
+    data = {
+        "texts": np.array(render_behaviors(world.events), dtype=object)[rows],
+        "labels": y[rows],
+        "groups": group_ids([raw[r] for r in rows]),
+        "kinds": np.array([str(kind_of.get(ids[r], "?")) for r in rows]),
     }
+    return data, rows, int(len(y) - len(rows))
 
 
 def train(args) -> dict:
@@ -104,13 +114,12 @@ def train(args) -> dict:
 
     from jaxinterest.clean import (
         EncoderClfConfig,
-        join_labels,
-        render_behaviors,
+        NgramConfig,
         save_classifier,
         train_classifier,
         user_split_mask,
     )
-    from jaxinterest.clean.events import column
+    from jaxinterest.clean.compare import CompareConfig, Contender, compare, fit_with_threshold
     from jaxinterest.data.io import load_noise_labels, load_world
 
     world = load_world(args.train)
@@ -120,57 +129,42 @@ def train(args) -> dict:
         labels_t = pq.read_table(args.labels)
     else:
         labels_t = load_noise_labels(args.train)
-    texts = np.array(render_behaviors(world.events), dtype=object)
-    y = join_labels(world.events, labels_t, allow_missing=bool(args.labels))
-    kind_of = (
-        dict(zip(column(labels_t, "event_id"), column(labels_t, "kind"), strict=True))
-        if "kind" in labels_t.column_names
-        else {}
-    )
-    kinds = [kind_of.get(e, "?") for e in column(world.events, "event_id")]
-    is_train = user_split_mask(world.events, world.users)
-    rng = np.random.default_rng(args.seed)
-    labelled = y >= 0  # judge labels may cover a subset; unlabelled rows are counted, not used
-    train_rows = np.flatnonzero(is_train & labelled)
-    eval_rows = np.flatnonzero(~is_train & labelled)
-    eval_rows = _sample(eval_rows, args.max_eval_events, rng)
-    if not len(train_rows) or not len(eval_rows):
-        raise ValueError(f"{args.train}: need labelled events of both train and valid users")
-    ev_texts, ev_y, ev_kinds = list(texts[eval_rows]), y[eval_rows], [kinds[i] for i in eval_rows]
-    report = {
-        "world": str(args.train),
-        "labels": args.labels or "oracle/noise_labels.parquet",
-        "n_unlabelled_events": int((~labelled).sum()),
-        "n_eval_events": int(len(eval_rows)),
-        "eval_keep_share": float(ev_y.mean()),
-        "seed": args.seed,
-    }
-    # Runs: (report key, kind, training rows). With the encoder, the n-gram baseline is also
-    # trained on the encoder's own sample, so the two are compared on equal data too.
-    enc_rows = _sample(train_rows, args.max_train_events, rng)
-    runs = [("ngram", "ngram", _sample(train_rows, args.max_ngram_train_events, rng))]
-    if args.model == "encoder":
-        runs += [("ngram_same_sample", "ngram", enc_rows), ("encoder", "encoder", enc_rows)]
+    data, rows, n_unlabelled = _labelled_data(world, labels_t, bool(args.labels))
+    splits = () if args.splits == "none" else tuple(s.strip() for s in args.splits.split(","))
+    ccfg = CompareConfig(
+        splits=splits, test_fraction=args.test_fraction,
+        max_eval_events=args.max_eval_events, seed=args.seed)  # fmt: skip
     enc_cfg = EncoderClfConfig(
         encoder_path=args.encoder_path, train_layers=args.train_layers,
         batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.lr,
-        seed=args.seed)  # fmt: skip
-    trained = {}
-    for name, kind, rows in runs:
-        t0 = time.perf_counter()
-        clf, log = train_classifier(
-            kind, list(texts[rows]), y[rows], enc_cfg if kind == "encoder" else None,
-            progress=True)  # fmt: skip
-        seconds = time.perf_counter() - t0
-        trained[name] = clf
-        report[name] = {
-            "n_train_events": int(len(rows)),
-            "train_seconds": round(seconds, 1),
-            **log,
-            **_score(clf, ev_texts, ev_y, ev_kinds),
-        }
-    save_classifier(args.out, trained[args.model])
-    report["saved"] = {"kind": args.model, "dir": str(args.out)}
+        class_weight=args.class_weight, seed=args.seed)  # fmt: skip
+    ngram_cfg = NgramConfig(class_weight=args.class_weight, seed=args.seed)
+    # The baseline trains on every distinct training text (it is cheap); with the encoder it
+    # also trains on the encoder's own sample, so the two are compared on equal data too.
+    contenders = [Contender("ngram", "ngram", ngram_cfg, 0)]
+    if args.model == "encoder":
+        contenders += [
+            Contender("ngram_same_sample", "ngram", ngram_cfg, args.max_train_texts),
+            Contender("encoder", "encoder", enc_cfg, args.max_train_texts),
+        ]
+    report = {
+        "world": str(args.train),
+        "labels": args.labels or "oracle/noise_labels.parquet",
+        "n_labelled_events": int(len(rows)),
+        "n_unlabelled_events": n_unlabelled,
+        "n_distinct_texts": int(len(np.unique(data["groups"]))),
+        "noise_share": float((data["labels"] == 0).mean()),
+        "seed": args.seed,
+        "compare_config": {k: getattr(ccfg, k) for k in ("test_fraction", "val_fraction")},
+        "splits": compare(contenders, data, ccfg, train_classifier, progress=True),
+    }
+    # The saved model: the chosen kind on the train-split users' events only.
+    is_train = user_split_mask(world.events, world.users)[rows]
+    chosen = next(c for c in contenders if c.name == args.model)
+    clf, info = fit_with_threshold(
+        chosen, np.flatnonzero(is_train), data, ccfg, train_classifier)  # fmt: skip
+    save_classifier(args.out, clf)
+    report["saved"] = {"kind": args.model, "dir": str(args.out), **info}
     Path(args.out, "report.json").write_text(json.dumps(report, indent=2))
     return report
 

@@ -1,0 +1,191 @@
+"""Score several noise classifiers on the same held-out splits (random, text-disjoint, kind-out).
+
+For every split and every contender: the training side is cut again, by group, into a fit part
+and a validation part; the contender trains on distinct (text, label) pairs of the fit part
+(optionally a class-balanced sample), its keep threshold is the one that maximises noise F1 on
+the validation part, and only then is the test side scored. The test side is never seen before
+scoring. Predictions are made once per distinct test text and broadcast to its events.
+
+Metrics per contender: keep and noise P/R/F1 over test events (as they occur, so frequent
+strings weigh more), noise P/R/F1 over distinct test texts (each string once), and accuracy per
+event kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from jaxinterest.clean.events import check_inputs, precision_recall_f1
+from jaxinterest.clean.splits import Split, group_split, kind_out_splits, random_split
+
+SPLITS = ("random", "text_disjoint", "kind_out")
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """A classifier to compare: kind "ngram" | "encoder", its config, and the most distinct
+    training texts it may use (0 = all; else a class-balanced seeded sample)."""
+
+    name: str
+    kind: str
+    config: object = None
+    max_train_texts: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareConfig:
+    splits: tuple[str, ...] = ("random", "text_disjoint")
+    test_fraction: float = 0.2
+    val_fraction: float = 0.15  # of the training side, group-disjoint, for the threshold
+    max_eval_events: int = 5000  # test events scored per split (seeded sample; 0 = all)
+    seed: int = 0
+
+
+def distinct_rows(rows, texts, labels) -> np.ndarray:
+    """The first row of each distinct (text, label) pair among rows, sorted."""
+    first: dict = {}
+    for r in np.asarray(rows, np.int64).tolist():
+        first.setdefault((texts[r], int(labels[r])), r)
+    return np.array(sorted(first.values()), np.int64)
+
+
+def balanced_sample(rows, labels, n: int, rng) -> np.ndarray:
+    """At most n rows, half from each class where it has enough (the rest from the other)."""
+    rows = np.asarray(rows, np.int64)
+    if not n or len(rows) <= n:
+        return rows
+    pos, neg = rows[labels[rows] == 1], rows[labels[rows] == 0]
+    n_neg = min(len(neg), max(n // 2, n - len(pos)))
+    pick = [rng.choice(neg, n_neg, replace=False), rng.choice(pos, n - n_neg, replace=False)]
+    return np.sort(np.concatenate(pick))
+
+
+def choose_threshold(p_keep, labels) -> float:
+    """Keep threshold t (keep iff p >= t) that maximises noise F1 on the given rows; ties go to
+    the t nearest 0.5. Candidates: midpoints between sorted distinct scores, and 0.5."""
+    p, y = np.asarray(p_keep, np.float64), np.asarray(labels)
+    s = np.unique(p)
+    cands = np.concatenate([[0.5], (s[1:] + s[:-1]) / 2, [s[0], np.nextafter(s[-1], 2.0)]])
+    best, best_t = -1.0, 0.5
+    for t in cands[np.argsort(np.abs(cands - 0.5), kind="stable")]:
+        f1 = precision_recall_f1(y, (p >= t).astype(np.int8), positive=0)["f1"]
+        if f1 > best + 1e-12:
+            best, best_t = f1, float(t)
+    return best_t
+
+
+def _sample(rows, n, rng):
+    return rows if not n or len(rows) <= n else np.sort(rng.choice(rows, n, replace=False))
+
+
+def _proba_by_text(clf, texts_rows: np.ndarray) -> np.ndarray:
+    """P(keep) per row, classifying each distinct text once."""
+    uniq, inverse = np.unique(texts_rows.astype(str), return_inverse=True)
+    return clf.predict_proba(uniq.tolist())[inverse]
+
+
+def score(y, pred, texts_rows, kinds_rows) -> dict:
+    """keep/noise P/R/F1 over events, noise P/R/F1 over distinct (text, label), accuracy/kind."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    d = distinct_rows(np.arange(len(y)), list(texts_rows), y)
+    by_kind = {}
+    for k in sorted(set(kinds_rows.tolist())):
+        m = kinds_rows == k
+        by_kind[k] = {"n": int(m.sum()), "accuracy": float((pred[m] == y[m]).mean())}
+    return {
+        "keep": precision_recall_f1(y, pred, positive=1),
+        "noise": precision_recall_f1(y, pred, positive=0),
+        "noise_by_text": precision_recall_f1(y[d], pred[d], positive=0),
+        "by_kind": by_kind,
+    }
+
+
+def fit_with_threshold(c: Contender, rows, data: dict, cfg: CompareConfig, train_fn):
+    """Train contender c on the rows' fit part and set its keep threshold on their group-
+    disjoint validation part. Returns (classifier with threshold, info dict)."""
+    texts, y, groups = data["texts"], data["labels"], data["groups"]
+    rng = np.random.default_rng([cfg.seed, 7])
+    inner = group_split(rows, groups, cfg.val_fraction, cfg.seed + 1, name="val")
+    fit = balanced_sample(distinct_rows(inner.train, texts, y), y, c.max_train_texts, rng)
+    t0 = time.perf_counter()
+    clf, log = train_fn(c.kind, list(texts[fit]), y[fit], c.config)
+    train_s = time.perf_counter() - t0
+    val = _sample(inner.test, cfg.max_eval_events, rng)
+    threshold = choose_threshold(_proba_by_text(clf, texts[val]), y[val])
+    info = {
+        "n_fit_texts": int(len(fit)),
+        "fit_noise_share": float((y[fit] == 0).mean()),
+        "n_val_events": int(len(val)),
+        "threshold": threshold,
+        "train_seconds": round(train_s, 1),
+        **log,
+    }
+    return dataclasses.replace(clf, threshold=threshold), info
+
+
+def fit_and_score(c: Contender, split: Split, data: dict, cfg: CompareConfig, train_fn) -> dict:
+    """fit_with_threshold on split.train, then score a seeded sample of split.test.
+    data: texts (object [N]), labels [N], groups [N], kinds [N]."""
+    clf, info = fit_with_threshold(c, split.train, data, cfg, train_fn)
+    test = _sample(split.test, cfg.max_eval_events, np.random.default_rng([cfg.seed, 8]))
+    t0 = time.perf_counter()
+    pred = (_proba_by_text(clf, data["texts"][test]) >= clf.threshold).astype(np.int8)
+    info["predict_seconds"] = round(time.perf_counter() - t0, 1)
+    y = data["labels"][test]
+    return {**info, **score(y, pred, data["texts"][test], data["kinds"][test])}
+
+
+def _splits(name: str, rows, data, cfg: CompareConfig) -> list[Split]:
+    if name == "random":
+        return [random_split(rows, cfg.test_fraction, cfg.seed)]
+    if name == "text_disjoint":
+        return [group_split(rows, data["groups"], cfg.test_fraction, cfg.seed)]
+    if name == "kind_out":
+        g, k, y = data["groups"], data["kinds"], data["labels"]
+        return kind_out_splits(rows, g, k, y, cfg.test_fraction, cfg.seed)
+    raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
+
+
+def leak_share(split: Split, groups) -> float:
+    """Share of test events whose normalised text also occurs on the training side."""
+    seen = np.isin(groups[split.test], groups[split.train])
+    return float(seen.mean()) if len(seen) else 0.0
+
+
+def compare(contenders, data: dict, cfg: CompareConfig, train_fn, progress=False) -> dict:
+    """{split name: {sizes, leak share, contender name: fit_and_score(...)}} over all labelled
+    rows of `data`; kind_out folds are keyed "kind_out:K" plus a "kind_out" summary of means."""
+    from tqdm import tqdm
+
+    check_inputs(list(data["texts"]), data["labels"])
+    rows = np.arange(len(data["labels"]))
+    todo = [s for name in cfg.splits for s in _splits(name, rows, data, cfg)]
+    report = {}
+    bar = tqdm(total=len(todo) * len(contenders), desc="compare", disable=not progress)
+    for split in todo:
+        entry = {
+            "n_train_events": int(len(split.train)),
+            "n_test_events": int(len(split.test)),
+            "n_dropped_events": split.dropped,
+            "test_noise_share": float((data["labels"][split.test] == 0).mean()),
+            "test_events_with_text_in_train": leak_share(split, data["groups"]),
+        }
+        for c in contenders:
+            bar.set_postfix(split=split.name, model=c.name)
+            entry[c.name] = fit_and_score(c, split, data, cfg, train_fn)
+            bar.update()
+        report[split.name] = entry
+    bar.close()
+    folds = [k for k in report if k.startswith("kind_out:")]
+    if folds:
+        report["kind_out"] = {
+            c.name: {
+                f"mean_noise_{m}": float(np.mean([report[f][c.name]["noise"][m] for f in folds]))
+                for m in ("precision", "recall", "f1")
+            }
+            for c in contenders
+        }
+    return report
