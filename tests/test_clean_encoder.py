@@ -67,3 +67,31 @@ def test_fine_tune_learns_and_round_trips(tmp_path):
     save_classifier(tmp_path / "enc", clf)
     back = load_classifier(tmp_path / "enc")
     np.testing.assert_allclose(back.predict_proba(xt), clf.predict_proba(xt), atol=1e-6)
+
+
+def test_compare_holds_encoder_and_baseline_on_every_split():
+    from jaxinterest.clean import NgramConfig
+    from jaxinterest.clean.compare import CompareConfig, Contender, compare
+    from tests.test_clean import _data, repeated_events
+
+    raw, y, kinds = repeated_events(11, n=800)
+    contenders = [
+        Contender("ngram", "ngram", NgramConfig(n_buckets=1 << 12, class_weight="balanced"), 0),
+        Contender(
+            "encoder",
+            "encoder",
+            EncoderClfConfig(train_layers=1, epochs=2, learning_rate=1e-3, class_weight="balanced"),
+            64,
+        ),
+    ]
+    ccfg = CompareConfig(splits=("random", "text_disjoint", "kind_out"), max_eval_events=200)
+    rep = compare(contenders, _data(raw, y, kinds), ccfg, train_classifier)
+    for split in ("random", "text_disjoint", "kind_out:login", "kind_out:navigational"):
+        for c in ("ngram", "encoder"):
+            m = rep[split][c]
+            assert 0.0 <= m["noise"]["f1"] <= 1.0 and 0.0 <= m["threshold"] <= 1.0
+            assert m["noise"]["n"] == min(200, rep[split]["n_test_events"])
+        assert rep[split]["encoder"]["n_fit_texts"] <= 64
+    assert set(rep["kind_out"]) == {"ngram", "encoder"}
+    # text-disjoint: unseen topic pairs and noise strings are still told apart
+    assert rep["text_disjoint"]["encoder"]["noise"]["f1"] > 0.8
