@@ -424,7 +424,7 @@ def _data(raw, y, kinds):
 def test_compare_reports_every_contender_on_every_split():
     raw, y, kinds = repeated_events(7, n=1500)
     cfg = NgramConfig(n_buckets=1 << 12, epochs=3, class_weight="balanced")
-    contenders = [Contender("a", "ngram", cfg, 0), Contender("b", "ngram", cfg, 60)]
+    contenders = [Contender("a", "ngram", cfg, 0, "events"), Contender("b", "ngram", cfg, 60)]
     ccfg = CompareConfig(splits=("random", "text_disjoint", "kind_out"), max_eval_events=400)
     rep = compare(contenders, _data(raw, y, kinds), ccfg, train_classifier)
     names = ["random", "text_disjoint", "kind_out:login", "kind_out:navigational"]
@@ -434,7 +434,7 @@ def test_compare_reports_every_contender_on_every_split():
             m = rep[n][c]
             assert {"keep", "noise", "noise_by_text", "threshold", "by_kind"} <= set(m)
             assert m["noise"]["n"] == min(400, rep[n]["n_test_events"])
-        assert rep[n]["b"]["n_fit_texts"] <= 60
+        assert rep[n]["b"]["n_fit_rows"] <= 60 and rep[n]["a"]["n_fit_rows"] > 600
     assert rep["random"]["test_events_with_text_in_train"] > 0.9
     assert rep["text_disjoint"]["test_events_with_text_in_train"] == 0.0
     assert set(rep["kind_out"]) == {"a", "b"}

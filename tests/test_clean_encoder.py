@@ -91,7 +91,7 @@ def test_compare_holds_encoder_and_baseline_on_every_split():
             m = rep[split][c]
             assert 0.0 <= m["noise"]["f1"] <= 1.0 and 0.0 <= m["threshold"] <= 1.0
             assert m["noise"]["n"] == min(200, rep[split]["n_test_events"])
-        assert rep[split]["encoder"]["n_fit_texts"] <= 64
+        assert rep[split]["encoder"]["n_fit_rows"] <= 64
     assert set(rep["kind_out"]) == {"ngram", "encoder"}
     # text-disjoint: unseen topic pairs and noise strings are still told apart
     assert rep["text_disjoint"]["encoder"]["noise"]["f1"] > 0.8

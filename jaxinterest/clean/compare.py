@@ -26,13 +26,16 @@ SPLITS = ("random", "text_disjoint", "kind_out")
 
 @dataclasses.dataclass(frozen=True)
 class Contender:
-    """A classifier to compare: kind "ngram" | "encoder", its config, and the most distinct
-    training texts it may use (0 = all; else a class-balanced seeded sample)."""
+    """A classifier to compare: kind "ngram" | "encoder" and its config. fit_on "distinct":
+    one row per distinct (text, label), at most max_train (0 = all; else a class-balanced
+    seeded sample); "events": the training events as they occur, so frequent strings weigh
+    more (at most max_train, a uniform seeded sample)."""
 
     name: str
     kind: str
     config: object = None
-    max_train_texts: int = 0
+    max_train: int = 0
+    fit_on: str = "distinct"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,17 +112,26 @@ def fit_with_threshold(c: Contender, rows, data: dict, cfg: CompareConfig, train
     texts, y, groups = data["texts"], data["labels"], data["groups"]
     rng = np.random.default_rng([cfg.seed, 7])
     inner = group_split(rows, groups, cfg.val_fraction, cfg.seed + 1, name="val")
-    fit = balanced_sample(distinct_rows(inner.train, texts, y), y, c.max_train_texts, rng)
+    if c.fit_on == "distinct":
+        fit = balanced_sample(distinct_rows(inner.train, texts, y), y, c.max_train, rng)
+    elif c.fit_on == "events":
+        fit = _sample(inner.train, c.max_train, rng)
+    else:
+        raise ValueError(f"contender {c.name}: fit_on is {c.fit_on!r}, not distinct or events")
     t0 = time.perf_counter()
     clf, log = train_fn(c.kind, list(texts[fit]), y[fit], c.config)
     train_s = time.perf_counter() - t0
     val = _sample(inner.test, cfg.max_eval_events, rng)
-    threshold = choose_threshold(_proba_by_text(clf, texts[val]), y[val])
+    p_val = _proba_by_text(clf, texts[val])
+    threshold = choose_threshold(p_val, y[val])
+    val_f1 = precision_recall_f1(y[val], (p_val >= threshold).astype(np.int8), positive=0)["f1"]
     info = {
-        "n_fit_texts": int(len(fit)),
+        "fit_on": c.fit_on,
+        "n_fit_rows": int(len(fit)),
         "fit_noise_share": float((y[fit] == 0).mean()),
         "n_val_events": int(len(val)),
         "threshold": threshold,
+        "val_noise_f1": val_f1,
         "train_seconds": round(train_s, 1),
         **log,
     }

@@ -67,7 +67,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--class-weight",
         choices=("balanced", "none"),
         default="balanced",
-        help="loss weights per class for both classifiers (balanced: each class weighs half)",
+        help="encoder loss weights per class (balanced: each class weighs half)",
+    )
+    p.add_argument(
+        "--ngram-class-weight",
+        choices=("balanced", "none"),
+        default="none",
+        help="n-gram baseline loss weights per class",
     )
     p.add_argument("--encoder-path", help="BERT/RoBERTa directory (default: all-MiniLM-L6-v2)")
     p.add_argument(
@@ -138,10 +144,10 @@ def train(args) -> dict:
         encoder_path=args.encoder_path, train_layers=args.train_layers,
         batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.lr,
         class_weight=args.class_weight, seed=args.seed)  # fmt: skip
-    ngram_cfg = NgramConfig(class_weight=args.class_weight, seed=args.seed)
-    # The baseline trains on every distinct training text (it is cheap); with the encoder it
-    # also trains on the encoder's own sample, so the two are compared on equal data too.
-    contenders = [Contender("ngram", "ngram", ngram_cfg, 0)]
+    ngram_cfg = NgramConfig(class_weight=args.ngram_class_weight, seed=args.seed)
+    # The baseline trains on every training event (it is cheap); with the encoder it also
+    # trains on the encoder's own sample of distinct texts, so the two meet on equal data too.
+    contenders = [Contender("ngram", "ngram", ngram_cfg, 0, "events")]
     if args.model == "encoder":
         contenders += [
             Contender("ngram_same_sample", "ngram", ngram_cfg, args.max_train_texts),
