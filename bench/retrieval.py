@@ -87,17 +87,21 @@ def encoder_speed(texts: list[str], batch_size: int) -> dict:
     }
 
 
-def synthesize(base: np.ndarray, n_total: int, cos_target: float, seed: int):
+def synthesize(base: np.ndarray, n_total: int, cos_target: float, seed: int, noise: str = "cov"):
     """base rows first, then n_total - len(base) noisy copies of random base rows (unit norm).
 
-    The noise is Gaussian with the real embeddings' own covariance (so copies stay in the
-    low-dimensional region real titles occupy instead of spreading over all 384 directions),
+    noise "cov": Gaussian with the real embeddings' own covariance (so copies stay in the
+    low-dimensional region real titles occupy instead of spreading over all 384 directions);
+    "iso": isotropic Gaussian (kept to measure how much harder that makes the data). Either is
     scaled so the median cos(copy, its base) is `cos_target`. Returns (rows, scale).
     """
     rng = np.random.default_rng(seed)
     n, d = base.shape
-    _, sv, vt = np.linalg.svd(base - base.mean(0), full_matrices=False)
-    shape = ((sv / np.sqrt(n - 1))[:, None] * vt).astype(np.float32)  # noise = g @ shape
+    if noise == "iso":
+        shape = np.eye(d, dtype=np.float32)
+    else:
+        _, sv, vt = np.linalg.svd(base - base.mean(0), full_matrices=False)
+        shape = ((sv / np.sqrt(n - 1))[:, None] * vt).astype(np.float32)  # noise = g @ shape
 
     def copies(rows, g, scale):
         out = base[rows] + scale * (g @ shape)
@@ -119,6 +123,16 @@ def synthesize(base: np.ndarray, n_total: int, cos_target: float, seed: int):
     return out, float(scale)
 
 
+def median_nn_cos(base: np.ndarray) -> float:
+    """Median over rows of the cosine to the nearest other row (blocks bound the memory)."""
+    nn = np.empty(len(base), np.float32)
+    for s in range(0, len(base), 2048):
+        sims = base[s : s + 2048] @ base.T
+        sims[np.arange(len(sims)), np.arange(s, s + len(sims))] = -1.0
+        nn[s : s + 2048] = sims.max(axis=1)
+    return float(np.median(nn))
+
+
 def recall_at_10(approx: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact, strict=True)]))
 
@@ -131,60 +145,130 @@ def timed_search(index, q: np.ndarray, k: int = 10):
     return ids, time.perf_counter() - t
 
 
-def sweep(kind, params, grid_key, grid, ids, x, q, exact, exact_qps) -> dict:
-    """Build one index of `kind`, then time/score each value of its search parameter.
+def sweep(kind, build, grid, ids, x, q, exact, exact_qps) -> dict:
+    """Build one index of `kind` (build params), then time/score every combination of the
+    search params in `grid` ({name: [values]}).
     speedup_vs_exact = qps / exact search's qps in this run (the anchor; load-independent-ish)."""
+    import itertools
+
     from jaxinterest.retrieval import build_index
 
     t = time.perf_counter()
-    index = build_index(ids, x, kind=kind, params=params)
+    index = build_index(ids, x, kind=kind, params=build)
     build_s = time.perf_counter() - t
+    built = dict(index.params)
     rows = []
-    for v in grid:
-        index.params[grid_key] = v
+    for combo in itertools.product(*grid.values()):
+        setting = dict(zip(grid, combo, strict=True))
+        index.params.update(setting)
         found, secs = timed_search(index, q)
         qps = len(q) / secs
         rows.append(
             {
-                grid_key: v,
+                **setting,
                 "qps": round(qps, 1),
                 "speedup_vs_exact": round(qps / exact_qps, 1),
                 "recall@10": recall_at_10(found, exact),
             }
         )
-        print(f"  {kind} {grid_key}={v}: {rows[-1]}", file=sys.stderr, flush=True)
+        print(f"  {kind} {rows[-1]}", file=sys.stderr, flush=True)
     return {
-        "params": {k: v for k, v in index.params.items() if k != grid_key},
+        "kind": kind,
+        "params": {k: v for k, v in built.items() if k not in grid},
         "build_s": round(build_s, 1),
         "search": rows,
     }
 
 
-def ann_bench(args) -> dict:
+# variant name -> (kind, build params, search grid); --build / --grid override per variant
+VARIANTS = {
+    "hnsw": ("hnsw", {"M": 32}, {"ef_search": [32, 64, 96, 128]}),
+    "hnsw_pca": ("hnsw", {"pca_dim": 128}, {"ef_search": [64, 128], "refine_factor": [4, 8]}),
+    "hnsw_sq": ("hnsw_sq", {"M": 32}, {"ef_search": [32, 64, 128], "refine_factor": [2, 4]}),
+    "ivf": ("ivf", {}, {"nprobe": [16, 32, 48]}),
+    "ivfpq": ("ivfpq", {"m": 48}, {"nprobe": [16, 32, 48, 64], "refine_factor": [4, 8, 16]}),
+}
+
+
+def parse_settings(spec: str) -> tuple[str, dict]:
+    """'VARIANT:key=v1/v2,key=v' -> (variant, {key: [v1, v2], ...}) with numbers parsed."""
+    name, _, body = spec.partition(":")
+    if name not in VARIANTS or not body:
+        raise SystemExit(f"bad setting {spec!r}: want VARIANT:key=v1/v2,... with VARIANT in "
+                         f"{sorted(VARIANTS)}")  # fmt: skip
+    out = {}
+    for item in body.split(","):
+        key, _, vals = item.partition("=")
+        out[key] = [json.loads(v) for v in vals.split("/")]
+    return name, out
+
+
+def real_embeddings(args, distinct: list[str]):
+    """Embeddings of n_queries held-out titles and n_real base titles, float32 [Q, D], [R, D].
+
+    Titles are a fixed-seed permutation of the distinct titles: queries first, then the base,
+    so runs with different n_real share their queries and a smaller base is a prefix of a
+    larger one. `--cache DIR` keeps the embeddings in DIR/real_<seed>.npz (with a hash of the
+    titles they belong to) and reuses any cached prefix; the timing is of the uncached part.
+    """
+    import hashlib
+
     from jaxinterest.embed import embed
+
+    order = np.random.default_rng(args.seed).permutation(len(distinct))
+    need = args.n_queries + args.n_real
+    if need > len(distinct):
+        raise ValueError(f"{need} real titles wanted, the world has {len(distinct)} distinct")
+    texts = [distinct[i] for i in order[:need]]
+    path = os.path.join(args.cache, f"real_{args.seed}.npz") if args.cache else None
+    cached = np.zeros((0, 384), np.float32)
+    if path and os.path.exists(path):
+        z = np.load(path)
+        lengths = sorted((int(k[4:]) for k in z.files if k.startswith("sha_")), reverse=True)
+        for n in (n for n in lengths if n <= need):  # the longest prefix of these titles
+            if hashlib.sha1("\n".join(texts[:n]).encode()).hexdigest() == str(z[f"sha_{n}"]):
+                cached = z["emb"][:n]
+                break
+    t = time.perf_counter()
+    fresh = embed(texts[len(cached) :], batch_size=args.batch_size)
+    embed_s = time.perf_counter() - t
+    emb = np.concatenate([cached, fresh]) if len(cached) else fresh
+    if path and len(fresh):
+        os.makedirs(args.cache, exist_ok=True)
+        # one hash per prefix length a later run may ask for (queries + any n_real <= need)
+        sha = {f"sha_{n}": hashlib.sha1("\n".join(texts[:n]).encode()).hexdigest()
+               for n in _prefixes(args.n_queries, need)}  # fmt: skip
+        np.savez(path, emb=emb, **sha)
+    stats = {
+        "texts": len(fresh),
+        "cached": len(cached),
+        "seconds": round(embed_s, 1),
+        "embeddings_per_s": round(len(fresh) / embed_s, 1) if len(fresh) else None,
+    }
+    return emb[: args.n_queries], emb[args.n_queries :], texts[args.n_queries :], stats
+
+
+def _prefixes(n_queries: int, need: int) -> list[int]:
+    """Prefix lengths whose title hash the cache records: every 10,000 base titles, and all."""
+    return sorted({*range(n_queries, need, 10_000), need})
+
+
+def ann_bench(args) -> dict:
     from jaxinterest.retrieval import build_index
 
     t = time.perf_counter()
     titles = world_titles(args)
     titles_s = time.perf_counter() - t
     distinct = list(dict.fromkeys(titles))
-    rng = np.random.default_rng(args.seed)
-    pick = rng.permutation(len(distinct))[: args.n_real + args.n_queries]
-    base_texts = [distinct[i] for i in pick[: args.n_real]]
-    query_texts = [distinct[i] for i in pick[args.n_real :]]
-    speed = encoder_speed(base_texts[: args.st_texts], args.batch_size)
+    q, base, base_texts, embed_stats = real_embeddings(args, distinct)
+    speed = encoder_speed(base_texts[: args.st_texts], args.batch_size) if args.st_texts else None
     print(f"encoder: {speed}", file=sys.stderr, flush=True)
-    t = time.perf_counter()
-    base = embed(base_texts, batch_size=args.batch_size)
-    q = embed(query_texts, batch_size=args.batch_size)
-    embed_s = time.perf_counter() - t
-    nn = np.empty(len(base), np.float32)
-    for s in range(0, len(base), 2048):  # nearest other real title, in blocks to bound memory
-        sims = base[s : s + 2048] @ base.T
-        sims[np.arange(len(sims)), np.arange(s, s + len(sims))] = -1.0
-        nn[s : s + 2048] = sims.max(axis=1)
-    nn_cos = float(np.median(nn))
-    x, noise_scale = synthesize(base, args.n_news, nn_cos, args.seed)
+    nn_cos = median_nn_cos(base) if args.n_news > len(base) else float("nan")  # no filler
+    if args.n_news < len(base):
+        raise SystemExit(f"--n-news {args.n_news} < --n-real {len(base)}")
+    x, noise_scale = base, 0.0
+    if args.n_news > len(base):
+        x, noise_scale = synthesize(base, args.n_news, nn_cos, args.seed, args.filler)
     ids = [f"N{i:07d}" for i in range(args.n_news)]
     t = time.perf_counter()
     flat = build_index(ids, x, kind="flat")
@@ -193,20 +277,13 @@ def ann_bench(args) -> dict:
     exact_qps = len(q) / exact_s
     print(f"exact: {len(q) / exact_s:.1f} q/s", file=sys.stderr, flush=True)
     del flat
-    hnsw_params = {"M": args.hnsw_m, "ef_construction": args.ef_construction}
+    builds = dict(parse_settings(b) for b in args.build)
+    grids = dict(parse_settings(g) for g in args.grid)
     runs = {}
-    if "hnsw" in args.variants:
-        runs["hnsw"] = sweep(
-            "hnsw", hnsw_params, "ef_search", args.ef_grid, ids, x, q, exact, exact_qps
-        )
-    if "hnsw_pca" in args.variants:
-        pca = {**hnsw_params, "pca_dim": args.pca_dim, "refine_factor": args.refine_factor}
-        runs["hnsw_pca"] = sweep(
-            "hnsw", pca, args.pca_grid_key, args.pca_grid, ids, x, q, exact, exact_qps
-        )
-    if "ivf" in args.variants:
-        runs["ivf"] = sweep("ivf", {"nlist": args.nlist}, "nprobe", args.nprobe_grid, ids, x, q,
-                            exact, exact_qps)  # fmt: skip
+    for name in args.variants:
+        kind, build, grid = VARIANTS[name]
+        build = {**build, **{k: v[0] for k, v in builds.get(name, {}).items()}}
+        runs[name] = sweep(kind, build, grids.get(name, grid), ids, x, q, exact, exact_qps)
     best = {}
     for kind, res in runs.items():
         ok = [r for r in res["search"] if r["recall@10"] >= 0.95]
@@ -224,16 +301,14 @@ def ann_bench(args) -> dict:
         "title_source": args.world or "paper preset via jaxinterest.data.world_news.make_news",
         "titles_seconds": round(titles_s, 1),
         "encoder": speed,
-        "embed_real_titles": {
-            "texts": len(base_texts) + len(q),
-            "seconds": round(embed_s, 1),
-            "embeddings_per_s": round((len(base_texts) + len(q)) / embed_s, 1),
-        },
+        "embed_real_titles": embed_stats,
         "synthetic_rows": {
             "count": args.n_news - len(base_texts),
-            "cos_to_base_target": round(nn_cos, 4),
-            "median_nn_cos_real_titles": round(nn_cos, 4),
-            "noise": "Gaussian with the real embeddings' covariance x scale",
+            "cos_to_base_target": None if np.isnan(nn_cos) else round(nn_cos, 4),
+            "noise": {
+                "cov": "Gaussian with the real embeddings' covariance x scale",
+                "iso": "isotropic Gaussian x scale",
+            }[args.filler],  # fmt: skip
             "noise_scale": round(noise_scale, 4),
         },
         "exact": {"build_s": round(flat_build, 1), "qps": round(len(q) / exact_s, 1)},
@@ -275,29 +350,27 @@ def merge_bench(args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cache", help="keep/reuse the real title embeddings in this directory")
     p.add_argument("--world", help="read titles from DIR/news.parquet instead of the paper preset")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-news", type=int, default=1_214_552)
     p.add_argument("--n-real", type=int, default=20_000)
     p.add_argument("--n-queries", type=int, default=10_000)
+    p.add_argument("--filler", choices=["cov", "iso"], default="cov",
+                   help="noise of the synthetic rows (see synthesize)")  # fmt: skip
     p.add_argument("--st-texts", type=int, default=2_000)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--hnsw-m", type=int, default=32)
-    p.add_argument("--ef-construction", type=int, default=40)
-    p.add_argument("--ef-grid", type=int, nargs="+", default=[16, 32, 48, 64, 96, 128])
-    p.add_argument("--nlist", type=int, default=None)
-    p.add_argument("--nprobe-grid", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64])
     p.add_argument(
         "--variants",
         nargs="+",
-        default=["hnsw", "hnsw_pca", "ivf"],
-        choices=["hnsw", "hnsw_pca", "ivf"],
-        help="approximate indexes to measure",
+        default=["ivfpq", "hnsw"],
+        choices=sorted(VARIANTS),
+        help="approximate indexes to measure (see VARIANTS for their default settings)",
     )
-    p.add_argument("--pca-dim", type=int, default=128)
-    p.add_argument("--refine-factor", type=float, default=4.0)
-    p.add_argument("--pca-grid-key", default="ef_search", choices=["ef_search", "refine_factor"])
-    p.add_argument("--pca-grid", type=float, nargs="+", default=[32, 48, 64, 96])
+    p.add_argument("--build", nargs="*", default=[], metavar="VARIANT:key=v,...",
+                   help="build params of a variant, e.g. ivfpq:m=96,nlist=4096")  # fmt: skip
+    p.add_argument("--grid", nargs="*", default=[], metavar="VARIANT:key=v1/v2,...",
+                   help="search grid of a variant, e.g. ivfpq:nprobe=16/32")  # fmt: skip
     p.add_argument("--merge-world", help="compare merge methods on this world directory instead")
     args = p.parse_args()
     result = merge_bench(args) if args.merge_world else ann_bench(args)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jaxinterest.retrieval import (
+    KINDS,
     MISSING_ID,
     build_index,
     load_index,
@@ -85,7 +86,7 @@ def test_pca_hnsw_recall_on_low_rank_data():
         build_index(_ids(len(x)), x, kind="hnsw", params={"pca_dim": 96})
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_window_filter_never_leaks(data, kind):
     x, q = data
     rng = np.random.default_rng(2)
@@ -97,11 +98,11 @@ def test_window_filter_never_leaks(data, kind):
     assert set(ids.ravel()) <= inside
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_save_load_round_trip(data, tmp_path, kind):
     x, q = data
     index = build_index(
-        _ids(5000), x[:5000], kind=kind, params={"M": 16} if kind == "hnsw" else None
+        _ids(5000), x[:5000], kind=kind, params={"M": 16} if "hnsw" in kind else None
     )
     before = retrieve(index, q, 10)
     again = load_index(save_index(index, tmp_path / "index"))
@@ -116,7 +117,7 @@ def test_save_load_round_trip(data, tmp_path, kind):
     np.testing.assert_array_equal(after[1], before[1])
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_k_larger_than_index_is_padded(data, kind):
     x, q = data
     index = build_index(_ids(7), x[:7], kind=kind)

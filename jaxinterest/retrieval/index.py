@@ -40,20 +40,21 @@ queries/s was reached only at recall ~.91.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import faiss
 import numpy as np
 
-KINDS = ("flat", "hnsw", "ivf")
+from jaxinterest.retrieval.kinds import (  # noqa: F401  (re-exported for search.py and users)
+    DEFAULT_PARAMS,
+    KINDS,
+    hnsw_graph,
+    make_faiss,
+    resolve_params,
+    set_search_params,
+    to_gpu_if_available,
+)
+
 DEFAULT_KIND = "hnsw"
-DEFAULT_PARAMS = {
-    "flat": {},
-    # pca_dim: walk the graph on the top principal components, then re-rank refine_factor * k
-    # candidates exactly on the full vectors (off by default; see the table above).
-    "hnsw": {"M": 32, "ef_construction": 40, "ef_search": 128, "pca_dim": None, "refine_factor": 4},
-    "ivf": {"nlist": None, "nprobe": 48},  # nlist None -> 4 * sqrt(N), at least 1
-}
 # Rejected as a news id so it can mark "no result" in retrieve's output.
 MISSING_ID = ""
 
@@ -117,77 +118,6 @@ def _check_ids(news_ids, n: int) -> np.ndarray:
     return ids
 
 
-def resolve_params(kind: str, n: int, params: dict | None) -> dict:
-    """Defaults for `kind` overridden by `params`; unknown keys are an error."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    out = dict(DEFAULT_PARAMS[kind])
-    unknown = set(params or {}) - set(out)
-    if unknown:
-        raise ValueError(f"unknown {kind} params {sorted(unknown)}; known: {sorted(out)}")
-    out.update(params or {})
-    if kind == "ivf":
-        # k-means wants ~39+ points per centroid; shrink nlist on small sets instead of failing.
-        nlist = out["nlist"] or max(1, int(4 * math.sqrt(n)))
-        out["nlist"] = max(1, min(int(nlist), n // 39))
-        out["nprobe"] = min(int(out["nprobe"]), out["nlist"])
-    return out
-
-
-def _sample(x: np.ndarray, n: int) -> np.ndarray:
-    """At most n rows, drawn with a fixed seed so builds are repeatable."""
-    if len(x) <= n:
-        return x
-    return x[np.sort(np.random.default_rng(0).choice(len(x), n, replace=False))]
-
-
-def hnsw_graph(index: faiss.Index) -> faiss.IndexHNSW:
-    """The HNSW index inside optional IndexRefine / IndexPreTransform wrappers."""
-    ix = faiss.downcast_index(index)
-    if isinstance(ix, faiss.IndexRefine):
-        ix = faiss.downcast_index(ix.base_index)
-    if isinstance(ix, faiss.IndexPreTransform):
-        ix = faiss.downcast_index(ix.index)
-    return ix
-
-
-def _make_faiss(kind: str, dim: int, x: np.ndarray, p: dict) -> faiss.Index:
-    if kind == "flat" or len(x) == 0:
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        pca_dim = p["pca_dim"]
-        if pca_dim is not None and not 0 < int(pca_dim) < dim:
-            raise ValueError(f"hnsw pca_dim must be in [1, {dim}), got {pca_dim}")
-        if pca_dim is not None and len(x) < int(pca_dim):
-            raise ValueError(f"hnsw pca_dim {pca_dim} needs at least that many articles")
-        graph = faiss.IndexHNSWFlat(int(pca_dim or dim), int(p["M"]), faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = int(p["ef_construction"])
-        graph.hnsw.efSearch = int(p["ef_search"])
-        if pca_dim is None:
-            index = graph
-        else:
-            pre = faiss.IndexPreTransform(faiss.PCAMatrix(dim, int(pca_dim)), graph)
-            pre.train(_sample(x, 100_000))
-            index = faiss.IndexRefineFlat(pre)
-            index.k_factor = float(p["refine_factor"])
-    else:
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, int(p["nlist"]), faiss.METRIC_INNER_PRODUCT)
-        # Train on a fixed-seed sample of <= 64 points per list: k-means cost is linear in it and
-        # more points barely move the centroids.
-        index.train(_sample(x, 64 * p["nlist"]))
-        index.nprobe = int(p["nprobe"])
-    index.add(x)
-    return index
-
-
-def to_gpu_if_available(index: faiss.Index, kind: str) -> faiss.Index:
-    """Move flat/IVF indexes to all GPUs when faiss-gpu sees one (HNSW has no GPU version)."""
-    if kind != "hnsw" and hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0:
-        return faiss.index_cpu_to_all_gpus(index)
-    return index
-
-
 def build_index(
     news_ids,
     embeddings,
@@ -215,8 +145,8 @@ def build_index(
         start, end = int(window[0]), int(window[1])
         keep = (published >= start) & (published < end)
         ids, x, window = ids[keep], x[keep], (start, end)
-    p = resolve_params(kind, len(x), params)
-    index = _make_faiss(kind, x.shape[1], x, p)
+    p = resolve_params(kind, len(x), params, x.shape[1])
+    index = make_faiss(kind, x.shape[1], x, p)
     if use_gpu:
         index = to_gpu_if_available(index, kind)
     return NewsIndex(index=index, ids=ids, kind=kind, params=p, window=window, dim=x.shape[1])

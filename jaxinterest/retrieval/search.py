@@ -13,7 +13,7 @@ from jaxinterest.retrieval.index import (
     MISSING_ID,
     NewsIndex,
     check_embeddings,
-    hnsw_graph,
+    set_search_params,
     to_gpu_if_available,
 )
 
@@ -49,13 +49,7 @@ def retrieve(index: NewsIndex, queries, k: int, *, model=None) -> tuple[np.ndarr
     if len(q) == 0 or len(index) == 0:
         return ids, scores
     search_k = min(int(k), len(index))  # faiss cannot return more rows than it holds
-    if index.kind == "hnsw":
-        # HNSW's candidate list must hold at least k entries to return k results.
-        hnsw_graph(index.index).hnsw.efSearch = max(int(index.params["ef_search"]), search_k)
-        if index.params.get("pca_dim") is not None:
-            faiss.downcast_index(index.index).k_factor = float(index.params["refine_factor"])
-    elif index.kind == "ivf" and hasattr(index.index, "nprobe"):
-        index.index.nprobe = int(index.params["nprobe"])
+    set_search_params(index.index, index.params, search_k)  # ef_search / nprobe / refine_factor
     dist, labels = index.index.search(q, search_k)
     found = labels >= 0
     ids[:, :search_k] = np.where(found, index.ids[np.where(found, labels, 0)], MISSING_ID)
