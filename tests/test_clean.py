@@ -36,7 +36,7 @@ from jaxinterest.clean.compare import (
     distinct_rows,
     score,
 )
-from jaxinterest.clean.events import check_inputs, class_weights
+from jaxinterest.clean.events import check_inputs, class_weights, row_weights
 from jaxinterest.clean.ngram import featurize, ngrams
 from jaxinterest.clean.splits import (
     check_disjoint,
@@ -444,3 +444,46 @@ def test_compare_reports_every_contender_on_every_split():
     bad["labels"][3] = 7
     with pytest.raises(ValueError, match="row 3: label 7"):
         compare(contenders, bad, ccfg, train_classifier)
+
+
+def test_row_weights_scale_inside_each_class():
+    y = np.array([1, 1, 1, 0, 0])
+    w = row_weights(y, "none", sample_weight=[1.0, 2.0, 3.0, 1.0, 3.0])
+    # within class 1: 1,2,3 / mean 2; within class 0: 1,3 / mean 2
+    np.testing.assert_allclose(w, [0.5, 1.0, 1.5, 0.5, 1.5])
+    wb = row_weights(y, "balanced", sample_weight=[1.0, 2.0, 3.0, 1.0, 3.0])
+    assert wb[:3].sum() == pytest.approx(2.5) and wb[3:].sum() == pytest.approx(2.5)
+    with pytest.raises(ValueError, match="sample_weight"):
+        row_weights(y, "none", sample_weight=[1.0, 0.0, 1.0, 1.0, 1.0])
+
+
+def test_clean_command_reports_splits_on_a_world(tmp_path):
+    import argparse
+
+    from jaxinterest.commands import clean as cmd
+    from jaxinterest.data.world import generate_world, make_config
+
+    world = tmp_path / "w"
+    generate_world(make_config("tiny", n_users=60, n_news=800, seed=3), world, progress=False)
+    parser = argparse.ArgumentParser()
+    cmd.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["clean", "--train", str(world), "--out", str(tmp_path / "m"), "--model", "ngram"]
+    )
+    rep = cmd.train(args)
+    assert set(rep["splits"]) == {"random", "text_disjoint"}
+    assert rep["splits"]["text_disjoint"]["test_events_with_text_in_train"] == 0.0
+    assert rep["splits"]["random"]["test_events_with_text_in_train"] > 0.5
+    for split in rep["splits"].values():
+        assert split["ngram"]["noise"]["n"] == min(5000, split["n_test_events"])
+    assert load_classifier(tmp_path / "m").threshold == rep["saved"]["threshold"]
+    # an event with an empty text is refused, naming its row and id
+    import pyarrow.parquet as pq
+
+    ev = pq.read_table(world / "events.parquet")
+    texts = ev.column("text").to_pylist()
+    texts[4] = "  "
+    i = ev.schema.get_field_index("text")
+    pq.write_table(ev.set_column(i, "text", pa.array(texts)), world / "events.parquet")
+    with pytest.raises(ValueError, match="events row 4 .*field 'text'"):
+        cmd.train(args)

@@ -40,18 +40,19 @@ class NoiseClassifier:
         return (self.predict_proba(texts, progress) >= self.threshold).astype(np.int8)
 
 
-def train_classifier(kind: str, texts, labels, config=None, progress=False):
+def train_classifier(kind: str, texts, labels, config=None, progress=False, sample_weight=None):
     """Train one kind on rendered texts and 0/1 labels. Returns (NoiseClassifier, log dict).
+    sample_weight: optional positive weight per text (see events.row_weights).
 
     Empty or non-string texts and labels other than 0/1 raise, naming the first bad row."""
     check_inputs(texts, labels)
     if kind == "ngram":
         cfg = config or ngram.NgramConfig()
-        params = ngram.train_ngram(texts, labels, cfg, progress=progress)
+        params = ngram.train_ngram(texts, labels, cfg, progress, sample_weight)
         return NoiseClassifier("ngram", (params, cfg)), {}
     if kind == "encoder":
         cfg = config or encoder_clf.EncoderClfConfig()
-        model, log = encoder_clf.train_encoder_clf(texts, labels, cfg, progress=progress)
+        model, log = encoder_clf.train_encoder_clf(texts, labels, cfg, progress, sample_weight)
         return NoiseClassifier("encoder", model), log
     raise ValueError(f"unknown classifier kind {kind!r}; use one of {KINDS}")
 

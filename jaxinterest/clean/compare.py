@@ -29,13 +29,15 @@ class Contender:
     """A classifier to compare: kind "ngram" | "encoder" and its config. fit_on "distinct":
     one row per distinct (text, label), at most max_train (0 = all; else a class-balanced
     seeded sample); "events": the training events as they occur, so frequent strings weigh
-    more (at most max_train, a uniform seeded sample)."""
+    more (at most max_train, a uniform seeded sample). count_weight "log" (distinct only):
+    each distinct text weighs 1 + log(its number of training events) within its class."""
 
     name: str
     kind: str
     config: object = None
     max_train: int = 0
     fit_on: str = "distinct"
+    count_weight: str = "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,16 @@ def distinct_rows(rows, texts, labels) -> np.ndarray:
     for r in np.asarray(rows, np.int64).tolist():
         first.setdefault((texts[r], int(labels[r])), r)
     return np.array(sorted(first.values()), np.int64)
+
+
+def _pair_counts(rows, texts, labels, of_rows) -> np.ndarray:
+    """How many of `rows` carry the (text, label) pair of each row in of_rows: float [len]."""
+    from collections import Counter
+
+    counts = Counter((texts[r], int(labels[r])) for r in np.asarray(rows).tolist())
+    return np.array(
+        [counts[(texts[r], int(labels[r]))] for r in np.asarray(of_rows).tolist()], float
+    )
 
 
 def balanced_sample(rows, labels, n: int, rng) -> np.ndarray:
@@ -118,8 +130,15 @@ def fit_with_threshold(c: Contender, rows, data: dict, cfg: CompareConfig, train
         fit = _sample(inner.train, c.max_train, rng)
     else:
         raise ValueError(f"contender {c.name}: fit_on is {c.fit_on!r}, not distinct or events")
+    if c.count_weight not in ("none", "log") or (
+        c.count_weight == "log" and c.fit_on != "distinct"
+    ):
+        raise ValueError(f"contender {c.name}: count_weight {c.count_weight!r} with {c.fit_on!r}")
+    sw = None
+    if c.count_weight == "log":
+        sw = 1.0 + np.log(_pair_counts(inner.train, texts, y, fit))
     t0 = time.perf_counter()
-    clf, log = train_fn(c.kind, list(texts[fit]), y[fit], c.config)
+    clf, log = train_fn(c.kind, list(texts[fit]), y[fit], c.config, sample_weight=sw)
     train_s = time.perf_counter() - t0
     val = _sample(inner.test, cfg.max_eval_events, rng)
     p_val = _proba_by_text(clf, texts[val])
@@ -127,6 +146,7 @@ def fit_with_threshold(c: Contender, rows, data: dict, cfg: CompareConfig, train
     val_f1 = precision_recall_f1(y[val], (p_val >= threshold).astype(np.int8), positive=0)["f1"]
     info = {
         "fit_on": c.fit_on,
+        "count_weight": c.count_weight,
         "n_fit_rows": int(len(fit)),
         "fit_noise_share": float((y[fit] == 0).mean()),
         "n_val_events": int(len(val)),

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxinterest.clean.events import class_weights
+from jaxinterest.clean.events import row_weights
 from jaxinterest.models.encoder import (
     Encoder,
     classify_logits,
@@ -101,7 +101,9 @@ def batches(encoder: Encoder, texts: list[str], batch_size: int, max_tokens: int
         yield rows, tok, mask
 
 
-def train_encoder_clf(texts, labels, cfg: EncoderClfConfig = EncoderClfConfig(), progress=False):
+def train_encoder_clf(
+    texts, labels, cfg: EncoderClfConfig = EncoderClfConfig(), progress=False, sample_weight=None
+):
     """Fine-tune on (text, 0/1 keep label) pairs; returns (EncoderClassifier, train log dict)."""
     from tqdm import tqdm
 
@@ -111,7 +113,7 @@ def train_encoder_clf(texts, labels, cfg: EncoderClfConfig = EncoderClfConfig(),
             f"need one label per text and at least one text, got "
             f"{len(texts)} texts and {len(labels)} labels"
         )
-    weights = class_weights(labels, cfg.class_weight)
+    weights = row_weights(labels, cfg.class_weight, sample_weight)
     enc = load_encoder(cfg.encoder_path)
     ecfg = enc.cfg
     bottom, top = split_layers(enc.params, cfg.train_layers)

@@ -119,6 +119,24 @@ def class_weights(labels, mode: str) -> np.ndarray:
     return w_c[y.astype(np.int64)].astype(np.float32)
 
 
+def row_weights(labels, class_weight: str, sample_weight=None) -> np.ndarray:
+    """Loss weights float32 [N]: class_weights(labels, class_weight) times sample_weight, the
+    latter scaled to mean 1 inside each class, so it reorders rows within a class but leaves
+    the balance between classes to class_weight."""
+    w = class_weights(labels, class_weight)
+    if sample_weight is None:
+        return w
+    sw = np.asarray(sample_weight, np.float64)
+    y = np.asarray(labels)
+    if sw.shape != y.shape or not np.all(np.isfinite(sw)) or np.any(sw <= 0):
+        raise ValueError(f"sample_weight must be {y.shape} finite positive values")
+    for c in (0, 1):
+        m = y == c
+        if m.any():
+            sw[m] /= sw[m].mean()
+    return (w * sw).astype(np.float32)
+
+
 def precision_recall_f1(y_true: Sequence[int], y_pred: Sequence[int], positive: int = 1) -> dict:
     """Precision, recall and F1 of the `positive` class, plus accuracy and the counts.
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxinterest.clean.events import class_weights
+from jaxinterest.clean.events import row_weights
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -113,7 +113,9 @@ def _loss(params, idx, val, y, w):
     return jnp.sum(nll * w) / jnp.sum(w)
 
 
-def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), progress=False):
+def train_ngram(
+    texts: list[str], labels, cfg: NgramConfig = NgramConfig(), progress=False, sample_weight=None
+):
     """Fit the baseline on (text, 0/1 keep label) pairs. Returns params (numpy)."""
     y_all = np.asarray(labels, np.float32)
     if len(texts) != len(y_all) or not len(texts):
@@ -121,7 +123,7 @@ def train_ngram(texts: list[str], labels, cfg: NgramConfig = NgramConfig(), prog
             f"need one label per text and at least one text, got "
             f"{len(texts)} texts and {len(y_all)} labels"
         )
-    weights = class_weights(y_all, cfg.class_weight)
+    weights = row_weights(y_all, cfg.class_weight, sample_weight)
     csr = featurize_csr(texts, cfg, progress)
     params = {"w": jnp.zeros(cfg.n_buckets, jnp.float32), "b": jnp.zeros((), jnp.float32)}
     opt = optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
