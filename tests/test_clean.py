@@ -376,6 +376,7 @@ def test_score_against_formulas():
     assert s["noise_by_text"]["precision"] == pytest.approx(1 / 2)
     assert s["noise_by_text"]["recall"] == pytest.approx(1 / 2)
     assert s["by_kind"]["x"] == {"n": 3, "accuracy": 1.0}
+    assert sorted(s["top_errors"]) == [["b", 1, 1], ["m", 0, 1]]
     assert s["by_kind"]["i"]["accuracy"] == pytest.approx(3 / 4)
     assert distinct_rows(np.arange(8), list(texts), y).tolist() == [0, 1, 2, 4, 7]
 

@@ -7,8 +7,8 @@ the validation part, and only then is the test side scored. The test side is nev
 scoring. Predictions are made once per distinct test text and broadcast to its events.
 
 Metrics per contender: keep and noise P/R/F1 over test events (as they occur, so frequent
-strings weigh more), noise P/R/F1 over distinct test texts (each string once), and accuracy per
-event kind.
+strings weigh more), noise P/R/F1 over distinct test texts (each string once), accuracy per
+event kind, and the most frequent errors.
 """
 
 from __future__ import annotations
@@ -115,7 +115,16 @@ def score(y, pred, texts_rows, kinds_rows) -> dict:
         "noise": precision_recall_f1(y, pred, positive=0),
         "noise_by_text": precision_recall_f1(y[d], pred[d], positive=0),
         "by_kind": by_kind,
+        "top_errors": top_errors(y, pred, texts_rows),
     }
+
+
+def top_errors(y, pred, texts_rows, n: int = 5) -> list:
+    """The n most frequent wrongly classified (text, label) pairs: [[text, label, events]]."""
+    from collections import Counter
+
+    wrong = Counter((t, int(a)) for t, a, b in zip(texts_rows, y, pred, strict=True) if a != b)
+    return [[t, a, k] for (t, a), k in wrong.most_common(n)]
 
 
 def fit_with_threshold(c: Contender, rows, data: dict, cfg: CompareConfig, train_fn):

@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="encoder loss weights per class (balanced: each class weighs half)",
     )
     p.add_argument(
+        "--count-weight",
+        choices=("log", "none"),
+        default="none",
+        help="encoder: weigh each distinct training text by 1 + log(its event count)",
+    )
+    p.add_argument(
         "--ngram-class-weight",
         choices=("balanced", "none"),
         default="none",
@@ -151,7 +157,9 @@ def train(args) -> dict:
     if args.model == "encoder":
         contenders += [
             Contender("ngram_same_sample", "ngram", ngram_cfg, args.max_train_texts),
-            Contender("encoder", "encoder", enc_cfg, args.max_train_texts),
+            Contender(
+                "encoder", "encoder", enc_cfg, args.max_train_texts, count_weight=args.count_weight
+            ),  # fmt: skip
         ]
     report = {
         "world": str(args.train),
