@@ -25,7 +25,8 @@ DEFAULT_PARAMS = {
     "hnsw": {"M": 32, "ef_construction": 40, "ef_search": 128, "pca_dim": None, "refine_factor": 4},
     "hnsw_sq": {"M": 32, "ef_construction": 40, "ef_search": 64, "refine_factor": 4},
     "ivf": {"nlist": None, "nprobe": 48},  # nlist None -> 4 * sqrt(N), at least 1
-    "ivfpq": {"nlist": None, "m": 48, "nprobe": 32, "refine_factor": 8},
+    # nlist None -> 4 * sqrt(N); m None -> dim / 4 sub-vectors of 4 bits each
+    "ivfpq": {"nlist": None, "m": None, "nprobe": 40, "refine_factor": 8},
 }
 # faiss-gpu has no HNSW, no 4-bit fast-scan PQ and no IndexRefineFlat: those kinds stay on CPU.
 GPU_KINDS = ("flat", "ivf")
@@ -50,13 +51,17 @@ def resolve_params(kind: str, n: int, params: dict | None, dim: int | None = Non
         raise ValueError(f"unknown {kind} params {sorted(unknown)}; known: {sorted(out)}")
     out.update(params or {})
     for name, v in out.items():
-        if v is None and name in ("nlist", "pca_dim"):
+        if v is None and name in ("nlist", "pca_dim", "m"):
             continue
         ok_type = isinstance(v, int | float) if name == "refine_factor" else isinstance(v, int)
         if isinstance(v, bool) or not ok_type or v < _LOWER[name]:
             raise ValueError(f"{kind} param {name} must be a number >= {_LOWER[name]}, got {v!r}")
-    if dim is not None and kind == "ivfpq" and dim % out["m"]:
-        raise ValueError(f"ivfpq m={out['m']} must divide the embedding width {dim}")
+    if dim is not None and kind == "ivfpq":
+        # m None -> 4 dims per sub-vector (96 for MiniLM's 384), the measured choice
+        if out["m"] is None and dim % 4 == 0:
+            out["m"] = dim // 4
+        if out["m"] is None or dim % out["m"]:
+            raise ValueError(f"ivfpq m={out['m']} must divide the embedding width {dim}")
     if dim is not None and out.get("pca_dim") is not None and not out["pca_dim"] < dim:
         raise ValueError(f"hnsw pca_dim must be in [1, {dim}), got {out['pca_dim']}")
     if kind in ("ivf", "ivfpq"):
