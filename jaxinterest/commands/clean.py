@@ -72,8 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--count-weight",
         choices=("log", "none"),
-        default="none",
-        help="encoder: weigh each distinct training text by 1 + log(its event count)",
+        default="log",
+        help="weigh each distinct training text by 1 + log(its event count) (encoder and "
+        "n-gram; chosen by validation F1, see docs/cleaning.md)",
     )
     p.add_argument(
         "--ngram-class-weight",
