@@ -82,6 +82,7 @@ def test_compare_holds_encoder_and_baseline_on_every_split():
             "encoder",
             EncoderClfConfig(train_layers=1, epochs=2, learning_rate=1e-3, class_weight="balanced"),
             64,
+            count_weight="log",
         ),
     ]
     ccfg = CompareConfig(splits=("random", "text_disjoint", "kind_out"), max_eval_events=200)

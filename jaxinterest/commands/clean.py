@@ -152,15 +152,19 @@ def train(args) -> dict:
         batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.lr,
         class_weight=args.class_weight, seed=args.seed)  # fmt: skip
     ngram_cfg = NgramConfig(class_weight=args.ngram_class_weight, seed=args.seed)
-    # The baseline trains on every training event (it is cheap); with the encoder it also
-    # trains on the encoder's own sample of distinct texts, so the two meet on equal data too.
-    contenders = [Contender("ngram", "ngram", ngram_cfg, 0, "events")]
+    # The baseline trains on all distinct training texts (it is cheap) and, as a second
+    # entry, on every training event; with the encoder it also trains on the encoder's own
+    # sample, so the two meet on equal data too.
+    cw = args.count_weight
+    contenders = [
+        Contender("ngram", "ngram", ngram_cfg, 0, "distinct", cw),
+        Contender("ngram_events", "ngram", ngram_cfg, 0, "events"),
+    ]
     if args.model == "encoder":
+        n = args.max_train_texts
         contenders += [
-            Contender("ngram_same_sample", "ngram", ngram_cfg, args.max_train_texts),
-            Contender(
-                "encoder", "encoder", enc_cfg, args.max_train_texts, count_weight=args.count_weight
-            ),  # fmt: skip
+            Contender("ngram_same_sample", "ngram", ngram_cfg, n, "distinct", cw),
+            Contender("encoder", "encoder", enc_cfg, n, "distinct", cw),
         ]
     report = {
         "world": str(args.train),
