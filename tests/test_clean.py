@@ -478,6 +478,13 @@ def test_clean_command_reports_splits_on_a_world(tmp_path):
     for split in rep["splits"].values():
         assert split["ngram"]["noise"]["n"] == min(5000, split["n_test_events"])
     assert load_classifier(tmp_path / "m").threshold == rep["saved"]["threshold"]
+    only = parser.parse_args(
+        ["clean", "--train", str(world), "--out", str(tmp_path / "c"), "--model", "ngram",
+         "--compare-only", "--splits", "text_disjoint"]
+    )  # fmt: skip
+    assert set(cmd.train(only)["splits"]) == {"text_disjoint"}
+    assert (tmp_path / "c" / "report.json").is_file()
+    assert not (tmp_path / "c" / "classifier.json").exists()
     # an event with an empty text is refused, naming its row and id
     import pyarrow.parquet as pq
 

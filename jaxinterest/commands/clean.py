@@ -56,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="held-out splits to report, comma-separated from random, text_disjoint, kind_out "
         "(kind_out: one fold per noise kind, ~9x the cost); 'none' skips the comparison",
     )
+    p.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="only the held-out comparison: no final model is trained (OUT gets report.json)",
+    )
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share per split")
     p.add_argument("--epochs", type=int, default=3, help="encoder fine-tuning epochs")
     p.add_argument(
@@ -177,6 +182,10 @@ def train(args) -> dict:
         "compare_config": {k: getattr(ccfg, k) for k in ("test_fraction", "val_fraction")},
         "splits": compare(contenders, data, ccfg, train_classifier, progress=True),
     }
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.compare_only:
+        Path(args.out, "report.json").write_text(json.dumps(report, indent=2))
+        return report
     # The saved model: the chosen kind on the train-split users' events only.
     is_train = user_split_mask(world.events, world.users)[rows]
     chosen = next(c for c in contenders if c.name == args.model)
