@@ -14,7 +14,8 @@ to B * G rows (prompt-major), so prompt compute is paid once.
 Decode. `lax.while_loop` over steps, carrying the cache (donated by the caller, so XLA updates
 it in place) and per-row done flags; it stops as soon as every row has emitted an EOS or the
 requested number of tokens (a traced bound, so different max_new_tokens share one program).
-The step itself (`step.decode_step`) keeps one [R, K, S, H] cache buffer per layer.
+The step itself (`step.decode_step`) keeps per layer a key buffer [R, K, H, S] and a value
+buffer [R, K, S, H].
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 from jaxinterest.models.qwen2 import Qwen2Config, forward_with_cache, logits_from_hidden
 from jaxinterest.models.qwen2.model import default_positions
 from jaxinterest.sampling.filters import SamplingMode, sample_step
-from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare
+from jaxinterest.sampling.step import SLOT_AXES, caches_from_stacked, decode_step, prepare
 
 
 def _constrain(x, sharding):
@@ -39,8 +40,8 @@ def prefill(params, tokens: jax.Array, mask: jax.Array, *, cfg: Qwen2Config, rep
     """Runs left-padded prompts tokens/mask [B, P] through the model.
 
     repeat > 1 repeats every prompt that many times first (the unshared reference path).
-    Returns (per-layer caches ((k, v), ...) each [B * repeat, K, P, H], logits after the last
-    prompt token [B * repeat, V] float32).
+    Returns (per-layer caches ((k [B * repeat, K, H, P], v [B * repeat, K, P, H]), ...),
+    logits after the last prompt token [B * repeat, V] float32).
     """
     if repeat > 1:
         tokens, mask = jnp.repeat(tokens, repeat, axis=0), jnp.repeat(mask, repeat, axis=0)
@@ -71,24 +72,27 @@ def assemble(
 ):
     """Stacks prefill groups into one decode batch.
 
-    parts: per group, per-layer caches [b_i, K, p_i, H] (groups of similar prompt lengths are
-    prefilled at their own width p_i, so short prompts do not pay for long ones); logits: per
+    parts: per group, per-layer caches (k [b_i, K, H, p_i], v [b_i, K, p_i, H]) (groups of
+    similar prompt lengths are prefilled at their own width p_i, so short prompts do not pay
+    for long ones); logits: per
     group [b_i, V]. Each group's slots are shifted right to end at `prompt_len` (left padding,
     which kv_valid masks) and every row is repeated `repeat` times (G samples sharing one
-    prefill). Returns (per-layer caches [R, K, cache_len, H], logits [R, V]), R = sum b_i * G.
+    prefill). Returns (per-layer caches with cache_len slots, logits [R, V]), R = sum b_i * G.
     """
     rows_sh, cache_sh = shardings or (None, None)
 
-    def lay_out(pieces):
-        padded = [
-            jnp.pad(x, ((0, 0), (0, 0), (prompt_len - x.shape[2], cache_len - prompt_len), (0, 0)))
-            for x in pieces
-        ]
+    def lay_out(pieces, axis):
+        widths = [(0, 0)] * 4
+        padded = []
+        for x in pieces:
+            widths[axis] = (prompt_len - x.shape[axis], cache_len - prompt_len)
+            padded.append(jnp.pad(x, widths))
         return _constrain(jnp.repeat(jnp.concatenate(padded, axis=0), repeat, axis=0), cache_sh)
 
     layers = len(parts[0])
     caches = tuple(
-        tuple(lay_out([group[i][j] for group in parts]) for j in (0, 1)) for i in range(layers)
+        tuple(lay_out([group[i][j] for group in parts], SLOT_AXES[j]) for j in (0, 1))
+        for i in range(layers)
     )
     stacked = jnp.repeat(jnp.concatenate(logits, axis=0), repeat, axis=0)
     return caches, _constrain(stacked, rows_sh)
@@ -116,16 +120,16 @@ def decode(
 ):
     """Samples up to `max_new` tokens for R rows from the prefilled cache.
 
-    cache: per-layer (k, v) [R, K, S, H] with the prompts in slots [0, P); logits: [R, V]
-    after the prompt; prompt_mask: [R, P] bool; active: [R] bool (False for batch padding
-    rows, which start finished); eos_ids: [E] int32 (E may be 0). The output width is S - P;
-    only the first `max_new` columns are written.
+    cache: per-layer (k [R, K, H, S], v [R, K, S, H]) with the prompts in slots [0, P);
+    logits: [R, V] after the prompt; prompt_mask: [R, P] bool; active: [R] bool (False for
+    batch padding rows, which start finished); eos_ids: [E] int32 (E may be 0). The output
+    width is S - P; only the first `max_new` columns are written.
     Returns ((tokens [R, N'], logprobs [R, N'], logprobs_raw [R, N'], lengths [R],
     finished [R]), cache).
     """
     rows_sh = (shardings or (None, None))[0]
     r, p = prompt_mask.shape
-    width = cache[0][0].shape[2] - p
+    width = cache[0][1].shape[2] - p
     weights = prepare(params, cfg)  # once, outside the loop
     kv_valid = jnp.concatenate([prompt_mask, jnp.ones((r, width), bool)], axis=1)  # [R, S]
     prompt_len = jnp.sum(prompt_mask, axis=1, dtype=jnp.int32)

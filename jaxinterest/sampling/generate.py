@@ -40,7 +40,7 @@ def _mesh_of(params) -> Mesh | None:
 
 
 def _row_shardings(mesh: Mesh | None, rules, cfg: Qwen2Config) -> tuple:
-    """(rows sharding, per-layer cache [R, K, S, H] sharding, number of row shards).
+    """(rows sharding, per-layer cache buffer [R, K, ...] sharding, number of row shards).
 
     Rows follow the rules' `batch` axes; cache kv heads follow `kv_heads` (as the k/v
     projections do under tensor parallelism) when they divide evenly.
