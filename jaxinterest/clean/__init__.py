@@ -1,4 +1,7 @@
-"""Noise cleaning (paper §4.2): classify each behaviour as informative (1) or noise (0)."""
+"""Noise cleaning (paper §4.2): classify each behaviour as informative (1) or noise (0).
+
+Held-out evaluation (random, text-disjoint and leave-one-kind-out splits): `compare`, see
+docs/cleaning.md."""
 
 from jaxinterest.clean.classifier import (
     KINDS,
@@ -10,6 +13,7 @@ from jaxinterest.clean.classifier import (
     save_classifier,
     train_classifier,
 )
+from jaxinterest.clean.compare import CompareConfig, Contender, compare, fit_with_threshold
 from jaxinterest.clean.encoder_clf import EncoderClfConfig
 from jaxinterest.clean.events import (
     join_labels,
@@ -27,8 +31,26 @@ from jaxinterest.clean.judge import (
     parse_judge_label,
 )
 from jaxinterest.clean.ngram import NgramConfig
+from jaxinterest.clean.splits import (
+    Split,
+    group_ids,
+    group_split,
+    kind_out_splits,
+    normalise_text,
+    random_split,
+)
 
 __all__ = [
+    "CompareConfig",
+    "Contender",
+    "Split",
+    "compare",
+    "fit_with_threshold",
+    "group_ids",
+    "group_split",
+    "kind_out_splits",
+    "normalise_text",
+    "random_split",
     "JUDGE_SYSTEM_PROMPT",
     "JUDGE_USER_TEMPLATE",
     "KINDS",
