@@ -78,7 +78,9 @@ def test_clean_cli_train_and_apply(world_dir, world, tmp_path, capsys):
     assert main(["clean", "--train", str(world_dir), "--out", str(model), "--model", "ngram",
                  "--max-eval-events", "2000"]) == 0  # fmt: skip
     report = json.loads((model / "report.json").read_text())
-    assert report["ngram"]["keep"]["f1"] > 0.9 and report["n_eval_events"] == 2000
+    for split in ("random", "text_disjoint"):  # the command's default splits
+        scores = report["splits"][split]["ngram"]["keep"]
+        assert scores["f1"] > 0.9 and scores["n"] == 2000  # --max-eval-events
     out = tmp_path / "o"
     assert main(["clean", "--apply", str(model), "--world", str(world_dir), "--out", str(out)]) == 0
     keep = pq.read_table(out / "keep.parquet")
@@ -106,4 +108,6 @@ def test_clean_cli_with_judge_labels_on_a_subset(world_dir, world, tmp_path):
     assert main(argv) == 0
     report = json.loads((model / "report.json").read_text())
     assert report["n_unlabelled_events"] == world.events.num_rows - 3000
-    assert report["n_eval_events"] + report["ngram"]["n_train_events"] == 3000
+    assert report["n_labelled_events"] == 3000
+    for split in report["splits"].values():
+        assert split["n_train_events"] + split["n_test_events"] + split["n_dropped_events"] == 3000
