@@ -34,18 +34,16 @@ import jax.numpy as jnp  # noqa: E402
 from bench.common import emit, machine  # noqa: E402
 from jaxinterest.models.qwen2 import get_preset, init_params, save_hf  # noqa: E402
 from jaxinterest.sampling.filters import SamplingMode, sample_step  # noqa: E402
-from jaxinterest.sampling.step import SLOT_AXES, decode_step, prepare  # noqa: E402
+from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare  # noqa: E402
 
 
 def ours_fn(params, cfg, batch: int, prompt: int, steps: int):
     slots = prompt + steps + 1
     weights = prepare(params, cfg)
     kv_valid = jnp.ones((batch, slots), bool)
-    shape = [batch, cfg.num_kv_heads, slots, cfg.head_dim]
-    key_shape = shape[:2] + [cfg.head_dim, slots] if SLOT_AXES[0] == 3 else shape
-    state = {
-        "cache": tuple((jnp.zeros(key_shape), jnp.zeros(shape)) for _ in range(cfg.num_layers))
-    }
+    # The step's own cache layout, from the model's stacked [L, B, S, K, H] one.
+    zeros = jnp.zeros((cfg.num_layers, batch, slots, cfg.num_kv_heads, cfg.head_dim))
+    state = {"cache": caches_from_stacked({"k": zeros, "v": zeros})}
 
     @functools.partial(jax.jit, donate_argnums=(1,))
     def run(weights, cache):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -59,8 +60,6 @@ def distinct_rows(rows, texts, labels) -> np.ndarray:
 
 def _pair_counts(rows, texts, labels, of_rows) -> np.ndarray:
     """How many of `rows` carry the (text, label) pair of each row in of_rows: float [len]."""
-    from collections import Counter
-
     counts = Counter((texts[r], int(labels[r])) for r in np.asarray(rows).tolist())
     return np.array(
         [counts[(texts[r], int(labels[r]))] for r in np.asarray(of_rows).tolist()], float
@@ -121,8 +120,6 @@ def score(y, pred, texts_rows, kinds_rows) -> dict:
 
 def top_errors(y, pred, texts_rows, n: int = 5) -> list:
     """The n most frequent wrongly classified (text, label) pairs: [[text, label, events]]."""
-    from collections import Counter
-
     wrong = Counter((t, int(a)) for t, a, b in zip(texts_rows, y, pred, strict=True) if a != b)
     return [[t, a, k] for (t, a), k in wrong.most_common(n)]
 

@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train / apply the behaviour noise classifier (paper section 4.2)",
         description=(
             "Noise cleaning. Train: `clean --train WORLD_DIR --out MODEL_DIR [--model encoder]` "
-            "fits the classifier on training users' labelled events and reports P/R/F1 on "
-            "held-out users' events for it and the hashed n-gram baseline. Apply: `clean --apply "
+            "compares the encoder classifier with the hashed n-gram baseline (P/R/F1) on "
+            "held-out splits (--splits), then fits the chosen kind on training users' labelled "
+            "events and saves it. Apply: `clean --apply "
             "MODEL_DIR --world WORLD_DIR --out OUT_DIR` writes a keep mask over the events."
         ),
     )

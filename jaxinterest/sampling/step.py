@@ -8,7 +8,8 @@ that both attention products read the cache as is with the slot axis where the p
 it (q.K contracts H and walks S along the fast axis; p.V contracts S), and the layers are
 unrolled, so the only cache traffic is the attention read plus a one-slot in-place write.
 Measured on tiny-5m, batch 32: 6 ms/step instead of 20 for the stacked layout; keys [R, K, H, S]
-instead of [R, K, S, H] took another 9% off (2.11 ms/step against 2.31, `bench/decode_step.py`).
+instead of [R, K, S, H] took another 9% off (2.11 ms/step against 2.31 in a same-process
+interleaved A/B of the two layouts; `bench/decode_step.py` times the step against transformers).
 
 The arithmetic is the model's (its RMSNorm and RoPE tables; the same products, with q/k/v and
 gate/up fused into one matmul each), so the step matches `forward`; tests compare it against
