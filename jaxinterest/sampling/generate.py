@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxinterest import kernels
 from jaxinterest import sharding as shd
 from jaxinterest.models.qwen2 import Qwen2Config
 from jaxinterest.sampling import engine
@@ -56,6 +57,33 @@ def _row_shardings(mesh: Mesh | None, rules, cfg: Qwen2Config) -> tuple:
     return rows, cache, math.prod(mesh.shape[a] for a in axes)
 
 
+def _attention_backend(choice: str, params, cfg: Qwen2Config, mesh: Mesh | None) -> str:
+    """ "kernel" or "xla" for `generate(attention=choice)`; "auto" takes the CPU kernel when it
+    can serve the call (unsharded float32 params on CPU, a head_dim it supports)."""
+    if choice not in ("auto", "kernel", "xla"):
+        raise ValueError(f"attention must be 'auto', 'kernel' or 'xla', got {choice!r}")
+    if choice == "xla":
+        return "xla"
+    leaves = jax.tree.leaves(params)
+    platforms = {d.platform for x in leaves if isinstance(x, jax.Array) for d in x.devices()}
+    if mesh is not None and mesh.size > 1:
+        reason = "params are sharded over several devices (the kernel is per device)"
+    elif (platforms or {jax.default_backend()}) != {"cpu"}:
+        reason = f"params live on {sorted(platforms or {jax.default_backend()})}, not the CPU"
+    else:
+        dtypes = {jnp.dtype(x.dtype) for x in leaves}
+        dtype = dtypes.pop() if len(dtypes) == 1 else None
+        if dtype is None:
+            reason = "params mix dtypes"
+        else:
+            reason = kernels.unsupported_reason(cfg.head_dim, dtype)
+    if reason is None:
+        return "kernel"
+    if choice == "kernel":
+        raise ValueError(f"attention='kernel' cannot be used: {reason}")
+    return "xla"
+
+
 def _batch_size(n: int, g: int, shards: int) -> int:
     """Bucketed prompt count >= n whose B * G rows split evenly over the row shards."""
     size = bucket(n, minimum=1)
@@ -86,6 +114,7 @@ def generate(
     mesh: Mesh | None = None,
     rules="fsdp",
     share_prefill: bool = True,
+    attention: str = "auto",
 ) -> Generation:
     """Samples `num_samples` continuations of each prompt (lists of token ids, any lengths).
 
@@ -95,6 +124,8 @@ def generate(
     decode rows, longest first; within a chunk, groups of `prefill_rows` prompts are
     prefilled at their own bucketed width (to pad little). With params sharded on a mesh
     (found from the params or given), rows are split over the mesh's batch axes under `rules`.
+    `attention`: "kernel" (the C++ CPU decode kernel), "xla" (pure JAX, any device or
+    sharding) or "auto" (the kernel where it applies, see `_attention_backend`).
     """
     _check_options(max_new_tokens, num_samples, temperature, top_p, top_k, key)
     prompts = as_token_lists(prompts)
@@ -125,6 +156,7 @@ def generate(
     g = int(num_samples)
     mesh = mesh or _mesh_of(params)
     rows_sh, cache_sh, shards = _row_shardings(mesh, rules, cfg)
+    backend = _attention_backend(attention, params, cfg, mesh)
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
     width = bucket(max_new_tokens)
     scalars = (
@@ -158,7 +190,7 @@ def generate(
                 place = rows_sh if len(group) % shards == 0 else replicated
                 tokens, mask = jax.device_put((tokens, mask), place)
             part, part_logits = engine.prefill(
-                params, tokens, mask, cfg=cfg, repeat=1 if share_prefill else g
+                params, tokens, mask, cfg=cfg, repeat=1 if share_prefill else g, attention=backend
             )
             parts.append(part)
             logits.append(part_logits)
@@ -168,6 +200,7 @@ def generate(
             repeat=g if share_prefill else 1,
             prompt_len=p,
             cache_len=p + width,
+            attention=backend,
             shardings=None if mesh is None else (rows_sh, cache_sh),
         )
         del parts
@@ -186,6 +219,7 @@ def generate(
             *scalars,
             cfg=cfg,
             mode=mode,
+            attention=backend,
             shardings=None if mesh is None else (rows_sh, cache_sh),
         )
         del cache

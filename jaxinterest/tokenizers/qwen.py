@@ -30,6 +30,7 @@ from tokenizers import AddedToken, Tokenizer
 from tokenizers.models import BPE
 from transformers import PreTrainedTokenizerFast
 
+from jaxinterest.paths import cache_dir
 from jaxinterest.tokenizers.bytelevel import bytes_to_symbol, qwen_style_pipeline
 from jaxinterest.tokenizers.templates import QWEN25_CHAT_TEMPLATE
 
@@ -140,14 +141,6 @@ def build_qwen25_backend(tiktoken_path: str | Path) -> Tokenizer:
         if tok.token_to_id(content) != token_id:
             raise AssertionError(f"{content} got id {tok.token_to_id(content)}, want {token_id}")
     return tok
-
-
-def cache_dir() -> Path:
-    """`$JAXINTEREST_CACHE`, else `$XDG_CACHE_HOME/jaxinterest`, else `~/.cache/jaxinterest`."""
-    if os.environ.get("JAXINTEREST_CACHE"):
-        return Path(os.environ["JAXINTEREST_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "jaxinterest"
 
 
 def _cached_backend(tiktoken_path: Path, use_disk_cache: bool) -> Tokenizer:

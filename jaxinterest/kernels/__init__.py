@@ -1,0 +1,22 @@
+"""CPU kernels for the decode hot path (XLA FFI custom calls, compiled on first use).
+
+decode_attention(qkv, cos, sin, keys, values, lo, slot, heads=, kv_heads=) -> (out, keys, values)
+decode_attention_reference(...)  the same in pure jnp: the contract and the test oracle
+kernel_available() / unsupported_reason(head_dim, dtype) / build.status()
+"""
+
+from jaxinterest.kernels import build
+from jaxinterest.kernels.attention import (
+    decode_attention,
+    decode_attention_reference,
+    kernel_available,
+    unsupported_reason,
+)
+
+__all__ = [
+    "build",
+    "decode_attention",
+    "decode_attention_reference",
+    "kernel_available",
+    "unsupported_reason",
+]
