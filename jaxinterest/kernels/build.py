@@ -27,9 +27,14 @@ from pathlib import Path
 
 from jaxinterest.paths import cache_dir
 
-SOURCES = ("decode_attention.cc",)
+SOURCES = ("decode_attention.cc", "matmul.cc", "sample_rows.cc")
+HEADERS = ("vec8.h",)
 # name -> exported handler symbol; registered for the CPU platform.
-TARGETS = {"jaxinterest_decode_attention": "JaxinterestDecodeAttention"}
+TARGETS = {
+    "jaxinterest_decode_attention": "JaxinterestDecodeAttention",
+    "jaxinterest_matmul": "JaxinterestMatmul",
+    "jaxinterest_sample_rows": "JaxinterestSampleRows",
+}
 FLAGS = ("-O3", "-march=native", "-ffp-contract=fast", "-std=c++17", "-shared", "-fPIC")
 
 _status = "not built yet"
@@ -59,7 +64,7 @@ def _build_key(cxx: str) -> str:
     digest = hashlib.sha256()
     for part in (*FLAGS, version, jaxlib.__version__, platform.machine(), _cpu_model()):
         digest.update(part.encode() + b"\0")
-    for name in SOURCES:
+    for name in (*SOURCES, *HEADERS):
         digest.update((Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()[:16]
 

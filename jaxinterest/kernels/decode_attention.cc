@@ -19,7 +19,7 @@
 // read the cache several times. Here each key and value vector is read once per step.
 //
 // Numerics: float32 throughout. Scores are 8-lane partial dot products summed pairwise; exp
-// is a degree-7 polynomial after exact range reduction (relative error ~1e-7, like XLA's own).
+// is `vec8.h`'s polynomial (relative error ~1e-7, like XLA's own).
 
 #include <algorithm>
 #include <array>
@@ -31,67 +31,19 @@
 #include <utility>
 #include <vector>
 
+#include "vec8.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
+using jaxinterest::exp8;
+using jaxinterest::lane_sum;
+using jaxinterest::load;
+using jaxinterest::splat;
+using jaxinterest::store;
+using jaxinterest::transpose_sum;
+using jaxinterest::v8;
 
 namespace {
-
-typedef float v8 __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
-inline v8 load(const float* p) {
-  v8 r;
-  std::memcpy(&r, p, sizeof r);
-  return r;
-}
-inline void store(float* p, v8 x) { std::memcpy(p, &x, sizeof x); }
-inline float lane_sum(v8 x) {
-  return ((x[0] + x[4]) + (x[1] + x[5])) + ((x[2] + x[6]) + (x[3] + x[7]));
-}
-
-// e^x on 8 lanes. x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in a short and a long part so
-// that n * ln2_hi is exact), e^r by its degree-7 Taylor polynomial (truncation < 1e-8
-// relative), 2^n through the exponent bits. Below -87.3 the result is 0: such softmax weights
-// are under float32's smallest normal relative to the maximum weight 1.
-inline v8 exp8(v8 x) {
-  const v8 keep = x < splat(-87.3f) ? splat(0.0f) : splat(1.0f);
-  x = x > splat(88.0f) ? splat(88.0f) : x;
-  x = x < splat(-87.3f) ? splat(-87.3f) : x;
-  const v8 round = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to int
-  const v8 n = (x * splat(1.44269504088896341f) + round) - round;
-  v8 r = x - n * splat(0.693359375f);
-  r = r - n * splat(-2.12194440e-4f);
-  v8 p = splat(1.0f / 5040);
-  p = p * r + splat(1.0f / 720);
-  p = p * r + splat(1.0f / 120);
-  p = p * r + splat(1.0f / 24);
-  p = p * r + splat(1.0f / 6);
-  p = p * r + splat(0.5f);
-  p = p * r + splat(1.0f);
-  p = p * r + splat(1.0f);
-  const v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23;
-  v8 scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale * keep;
-}
-
-// Lane i of the result is the sum of x[i]'s eight lanes (three rounds of pairwise adds).
-inline v8 transpose_sum(const v8* x) {
-  v8 a[4], b[2];
-  for (int i = 0; i < 4; ++i) {
-    a[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
-           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15);
-  }
-  for (int i = 0; i < 2; ++i) {
-    b[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
-           __builtin_shufflevector(a[2 * i], a[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15);
-  }
-  const v8 c = __builtin_shufflevector(b[0], b[1], 0, 8, 2, 10, 4, 12, 6, 14) +
-               __builtin_shufflevector(b[0], b[1], 1, 9, 3, 11, 5, 13, 7, 15);
-  return __builtin_shufflevector(c, c, 0, 4, 2, 6, 1, 5, 3, 7);  // c holds x0 x4 x2 x6 x1 ...
-}
 
 // RoPE, rotate-half layout: y = x * cos + concat(-x2, x1) * sin, as model.rope computes it.
 void rope(const float* x, const float* cos, const float* sin, float* y, int64_t h) {
@@ -250,11 +202,7 @@ ffi::Error DecodeAttentionImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> qkv,
   const int64_t helpers = std::min<int64_t>(pool.num_threads(), pairs) - 1;
   for (int64_t t = 0; t < helpers; ++t) pool.Schedule([job] { job->run(); });
   job->run();
-  while (job->done.load(std::memory_order_acquire) < pairs) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
+  while (job->done.load(std::memory_order_acquire) < pairs) jaxinterest::spin_pause();
   return ffi::Error::Success();
 }
 

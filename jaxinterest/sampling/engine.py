@@ -15,7 +15,7 @@ Decode. `lax.while_loop` over steps, carrying the cache (donated by the caller, 
 it in place) and per-row done flags; it stops as soon as every row has emitted an EOS or the
 requested number of tokens (a traced bound, so different max_new_tokens share one program).
 The step itself (`step.decode_step`) keeps one (keys, values) pair of buffers per layer, laid
-out for its attention backend: the C++ kernel on CPU, or pure JAX (see `step`).
+out for its backend: the C++ CPU kernels, or pure JAX (see `step`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxinterest import kernels
 from jaxinterest.models.qwen2 import Qwen2Config, forward_with_cache, logits_from_hidden
 from jaxinterest.models.qwen2.model import default_positions
 from jaxinterest.sampling.filters import SamplingMode, sample_step
@@ -42,15 +43,15 @@ def _constrain(x, sharding):
 
 
 @functools.partial(
-    jax.jit, static_argnames=("cfg", "repeat", "attention"), compiler_options=XLA_OPTIONS
+    jax.jit, static_argnames=("cfg", "repeat", "backend"), compiler_options=XLA_OPTIONS
 )
 def prefill(
-    params, tokens: jax.Array, mask: jax.Array, *, cfg: Qwen2Config, repeat: int = 1, attention
+    params, tokens: jax.Array, mask: jax.Array, *, cfg: Qwen2Config, repeat: int = 1, backend
 ):
     """Runs left-padded prompts tokens/mask [B, P] through the model.
 
     repeat > 1 repeats every prompt that many times first (the unshared reference path).
-    Returns (per-layer (keys, values) caches in `attention`'s layout (`step.slot_axes`) with
+    Returns (per-layer (keys, values) caches in `backend`'s layout (`step.slot_axes`) with
     B * repeat rows and P slots, logits after the last prompt token [B * repeat, V] float32).
     """
     if repeat > 1:
@@ -73,11 +74,11 @@ def prefill(
     )
     # Only the last position's logits are needed: skip the [B, P, V] head.
     logits = logits_from_hidden(params, hidden[:, -1:], cfg)[:, 0]  # [B, V]
-    return caches_from_stacked(cache, attention), logits
+    return caches_from_stacked(cache, backend), logits
 
 
 @functools.partial(
-    jax.jit, static_argnames=("repeat", "prompt_len", "cache_len", "shardings", "attention")
+    jax.jit, static_argnames=("repeat", "prompt_len", "cache_len", "shardings", "backend")
 )
 def assemble(
     parts: tuple,
@@ -86,7 +87,7 @@ def assemble(
     repeat: int,
     prompt_len: int,
     cache_len: int,
-    attention: str,
+    backend: str,
     shardings=None,
 ):
     """Stacks prefill groups into one decode batch.
@@ -110,7 +111,7 @@ def assemble(
 
     layers = len(parts[0])
     caches = tuple(
-        tuple(lay_out([group[i][j] for group in parts], slot_axes(attention)[j]) for j in (0, 1))
+        tuple(lay_out([group[i][j] for group in parts], slot_axes(backend)[j]) for j in (0, 1))
         for i in range(layers)
     )
     stacked = jnp.repeat(jnp.concatenate(logits, axis=0), repeat, axis=0)
@@ -119,7 +120,7 @@ def assemble(
 
 @functools.partial(
     jax.jit,
-    static_argnames=("cfg", "mode", "shardings", "attention"),
+    static_argnames=("cfg", "mode", "shardings", "backend"),
     donate_argnames=("cache",),
     compiler_options=XLA_OPTIONS,
 )
@@ -138,12 +139,12 @@ def decode(
     *,
     cfg: Qwen2Config,
     mode: SamplingMode,
-    attention: str,
+    backend: str,
     shardings=None,
 ):
     """Samples up to `max_new` tokens for R rows from the prefilled cache.
 
-    cache: per-layer (keys, values) in `attention`'s layout with the prompts left-padded in
+    cache: per-layer (keys, values) in `backend`'s layout with the prompts left-padded in
     slots [0, P) (each row's real prompt tokens contiguous up to slot P - 1);
     logits: [R, V] after the prompt; prompt_mask: [R, P] bool; active: [R] bool (False for
     batch padding rows, which start finished); eos_ids: [E] int32 (E may be 0). The output
@@ -154,13 +155,21 @@ def decode(
     rows_sh = (shardings or (None, None))[0]
     r, p = prompt_mask.shape
     width = cache[0][1].shape[2] - p
-    weights = prepare(params, cfg)  # once, outside the loop
+    weights = prepare(params, cfg, backend)  # once, outside the loop
     kv_valid = jnp.concatenate([prompt_mask, jnp.ones((r, width), bool)], axis=1)  # [R, S]
     prompt_len = jnp.sum(prompt_mask, axis=1, dtype=jnp.int32)
     lo = p - prompt_len  # first real slot of each (left-padded) row
 
+    def choose(t, logits):
+        step_key = jax.random.fold_in(key, t)
+        if backend == "kernel" and mode.top_k == 0 and not mode.use_top_p:
+            # The same uniform `filters._draw` takes from this key, so the draws agree.
+            u = jnp.zeros((r,)) if mode.greedy else jax.random.uniform(step_key, (r,))
+            return kernels.sample_rows(logits, u, temperature, greedy=mode.greedy)
+        return sample_step(step_key, logits, mode, temperature, top_p)
+
     def pick(t, logits, done):
-        tok, lp, lp_raw = sample_step(jax.random.fold_in(key, t), logits, mode, temperature, top_p)
+        tok, lp, lp_raw = choose(t, logits)
         tok = jnp.where(done, pad_id, tok)
         lp, lp_raw = jnp.where(done, 0.0, lp), jnp.where(done, 0.0, lp_raw)
         ends = jnp.any(tok[:, None] == eos_ids[None, :], axis=1) & ~done
@@ -194,7 +203,7 @@ def decode(
         t, cache, last, state = carry
         # Feed token t - 1 (slot P + t - 1) to get the distribution of token t.
         logits, cache = decode_step(
-            weights, cache, last, prompt_len + t - 1, p + t - 1, kv_valid, lo, cfg, attention
+            weights, cache, last, prompt_len + t - 1, p + t - 1, kv_valid, lo, cfg, backend
         )
         tok, lp, lp_raw, ends = pick(t, logits, state[4])
         return t + 1, cache, tok, write(state, t, tok, lp, lp_raw, ends)

@@ -14,7 +14,13 @@ from jaxinterest import sharding as shd
 from jaxinterest.models.qwen2 import Qwen2Config
 from jaxinterest.sampling import engine
 from jaxinterest.sampling.filters import SamplingMode
-from jaxinterest.sampling.inputs import as_token_lists, bucket, check_tokens, left_pad
+from jaxinterest.sampling.inputs import (
+    as_token_lists,
+    bucket,
+    check_tokens,
+    fine_bucket,
+    left_pad,
+)
 from jaxinterest.sampling.result import Generation
 
 
@@ -57,11 +63,12 @@ def _row_shardings(mesh: Mesh | None, rules, cfg: Qwen2Config) -> tuple:
     return rows, cache, math.prod(mesh.shape[a] for a in axes)
 
 
-def _attention_backend(choice: str, params, cfg: Qwen2Config, mesh: Mesh | None) -> str:
-    """ "kernel" or "xla" for `generate(attention=choice)`; "auto" takes the CPU kernel when it
-    can serve the call (unsharded float32 params on CPU, a head_dim it supports)."""
+def choose_backend(choice: str, params, cfg: Qwen2Config, mesh: Mesh | None = None) -> str:
+    """The decode backend for `generate(backend=choice)`: "kernel" or "xla". "auto" takes the
+    CPU kernels when they can serve the call (unsharded float32 params on CPU, a head_dim
+    they support)."""
     if choice not in ("auto", "kernel", "xla"):
-        raise ValueError(f"attention must be 'auto', 'kernel' or 'xla', got {choice!r}")
+        raise ValueError(f"backend must be 'auto', 'kernel' or 'xla', got {choice!r}")
     if choice == "xla":
         return "xla"
     leaves = jax.tree.leaves(params)
@@ -80,7 +87,7 @@ def _attention_backend(choice: str, params, cfg: Qwen2Config, mesh: Mesh | None)
     if reason is None:
         return "kernel"
     if choice == "kernel":
-        raise ValueError(f"attention='kernel' cannot be used: {reason}")
+        raise ValueError(f"backend='kernel' cannot be used: {reason}")
     return "xla"
 
 
@@ -114,7 +121,7 @@ def generate(
     mesh: Mesh | None = None,
     rules="fsdp",
     share_prefill: bool = True,
-    attention: str = "auto",
+    backend: str = "auto",
 ) -> Generation:
     """Samples `num_samples` continuations of each prompt (lists of token ids, any lengths).
 
@@ -124,8 +131,8 @@ def generate(
     decode rows, longest first; within a chunk, groups of `prefill_rows` prompts are
     prefilled at their own bucketed width (to pad little). With params sharded on a mesh
     (found from the params or given), rows are split over the mesh's batch axes under `rules`.
-    `attention`: "kernel" (the C++ CPU decode kernel), "xla" (pure JAX, any device or
-    sharding) or "auto" (the kernel where it applies, see `_attention_backend`).
+    `backend`: "kernel" (the C++ CPU decode kernels), "xla" (pure JAX, any device or
+    sharding) or "auto" (the kernels where they apply, see `choose_backend`).
     """
     _check_options(max_new_tokens, num_samples, temperature, top_p, top_k, key)
     prompts = as_token_lists(prompts)
@@ -156,7 +163,7 @@ def generate(
     g = int(num_samples)
     mesh = mesh or _mesh_of(params)
     rows_sh, cache_sh, shards = _row_shardings(mesh, rules, cfg)
-    backend = _attention_backend(attention, params, cfg, mesh)
+    backend = choose_backend(backend, params, cfg, mesh)
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
     width = bucket(max_new_tokens)
     scalars = (
@@ -185,12 +192,13 @@ def generate(
         size = -(-b // -(-b // prefill_rows))  # equal groups: fewer distinct compiled shapes
         for first in range(0, b, size):  # longest first: similar lengths together
             group = chunk[first : first + size]
-            tokens, mask = left_pad(group, bucket(max(len(x) for x in group)), pad_id)
+            group_width = min(p, fine_bucket(max(len(x) for x in group)))
+            tokens, mask = left_pad(group, group_width, pad_id)
             if mesh is not None:  # split the group's rows too when they divide evenly
                 place = rows_sh if len(group) % shards == 0 else replicated
                 tokens, mask = jax.device_put((tokens, mask), place)
             part, part_logits = engine.prefill(
-                params, tokens, mask, cfg=cfg, repeat=1 if share_prefill else g, attention=backend
+                params, tokens, mask, cfg=cfg, repeat=1 if share_prefill else g, backend=backend
             )
             parts.append(part)
             logits.append(part_logits)
@@ -200,7 +208,7 @@ def generate(
             repeat=g if share_prefill else 1,
             prompt_len=p,
             cache_len=p + width,
-            attention=backend,
+            backend=backend,
             shardings=None if mesh is None else (rows_sh, cache_sh),
         )
         del parts
@@ -219,7 +227,7 @@ def generate(
             *scalars,
             cfg=cfg,
             mode=mode,
-            attention=backend,
+            backend=backend,
             shardings=None if mesh is None else (rows_sh, cache_sh),
         )
         del cache

@@ -1,13 +1,14 @@
-"""The one-token decode step, laid out for speed on CPU, with two attention backends.
+"""The one-token decode step, laid out for speed on CPU, with two backends.
 
 `models.qwen2.forward_with_cache` keeps the cache stacked as [L, B, S, K, H] and scans over
 layers: right for prefill, but in a decode step it copies the whole cache (scan outputs are
 fresh buffers). Here each layer owns its cache buffers and the layers are unrolled, so the only
 cache traffic is the attention read plus a one-slot in-place write.
 
-Attention backends (`attention=`):
-  "kernel"  the C++ CPU kernel of `jaxinterest.kernels` (RoPE, cache write and attention over
-            each row's valid slots in one custom call). Keys and values [R, K, S, H].
+Backends (`backend=`):
+  "kernel"  the C++ CPU kernels of `jaxinterest.kernels`: one custom call per layer for RoPE,
+            the cache write and attention over each row's valid slots (keys and values
+            [R, K, S, H]), and one for the token choice (`engine.decode`).
   "xla"     pure JAX, any backend and any sharding. Keys [R, K, H, S] (the slot axis minor,
             so q.K walks slots along the fast axis), values [R, K, S, H]; both products are
             written as broadcast-multiply-sum, which XLA:CPU runs faster than its batched
@@ -34,16 +35,18 @@ from jaxinterest.models.qwen2.model import rms_norm, rope, rope_tables
 
 _MASKED = -1e30  # as in model.py: finite, so a fully masked row cannot produce NaN
 
-ATTENTION_BACKENDS = ("kernel", "xla")
+BACKENDS = ("kernel", "xla")
 
 
-def prepare(params, cfg: Qwen2Config) -> dict:
+def prepare(params, cfg: Qwen2Config, backend: str = "xla") -> dict:
     """Decode-time weight layout, built once per generate call outside the decode loop.
 
     Per layer: q/k/v kernels fused into one [D, (N + 2K) * H] matrix (and biases), gate/up
     into [D, 2F], o as [N * H, D]; the LM head as [D, V] even when tied (XLA CPU multiplies
-    by an embedding stored [V, D] about 1.5x slower). Fewer, larger matmuls per step.
+    by an embedding stored [V, D] about 1.5x slower). Fewer, larger matmuls per step. For the
+    "kernel" backend every matrix is then packed into 16-column panels (`kernels.pack_panels`).
     """
+    pack = kernels.pack_panels if backend == "kernel" else (lambda w: w)
     layers = []
     stacked = params["layers"]
     n, d = cfg.num_layers, cfg.hidden_size
@@ -53,10 +56,10 @@ def prepare(params, cfg: Qwen2Config) -> dict:
         layer = {
             "attn_norm": lp["attn_norm"]["scale"],
             "mlp_norm": lp["mlp_norm"]["scale"],
-            "qkv": jnp.concatenate(qkv, axis=1),
-            "o": lp["o"]["kernel"].reshape(-1, d),
-            "gate_up": jnp.concatenate([lp["gate"]["kernel"], lp["up"]["kernel"]], axis=1),
-            "down": lp["down"]["kernel"],
+            "qkv": pack(jnp.concatenate(qkv, axis=1)),
+            "o": pack(lp["o"]["kernel"].reshape(-1, d)),
+            "gate_up": pack(jnp.concatenate([lp["gate"]["kernel"], lp["up"]["kernel"]], axis=1)),
+            "down": pack(lp["down"]["kernel"]),
         }
         if cfg.qkv_bias:
             layer["qkv_bias"] = jnp.concatenate(
@@ -67,22 +70,29 @@ def prepare(params, cfg: Qwen2Config) -> dict:
     return {
         "embed": params["embed"]["embedding"],
         "final_norm": params["final_norm"]["scale"],
-        "head": head,
+        "head": pack(head),
         "layers": layers,
     }
 
 
-def slot_axes(attention: str) -> tuple[int, int]:
+def _dense(x, w, n: int, backend: str):
+    """x @ w for a weight from `prepare` (packed panels on the kernel backend), [R, n]."""
+    if backend == "kernel":
+        return kernels.matmul(x, w, n)
+    return jnp.matmul(x, w, preferred_element_type=jnp.float32).astype(x.dtype)
+
+
+def slot_axes(backend: str) -> tuple[int, int]:
     """Axis of the cache slots in each layer's (keys, values) buffers."""
-    return (2, 2) if attention == "kernel" else (3, 2)
+    return (2, 2) if backend == "kernel" else (3, 2)
 
 
-def caches_from_stacked(stacked: dict, attention: str) -> tuple:
+def caches_from_stacked(stacked: dict, backend: str) -> tuple:
     """[L, B, S, K, H] {"k", "v"} (forward_with_cache's layout) -> per-layer (keys, values)
     in the backend's layout (see the module doc)."""
     k = jnp.swapaxes(stacked["k"], 2, 3)  # [L, B, K, S, H]
     v = jnp.swapaxes(stacked["v"], 2, 3)
-    if attention != "kernel":
+    if backend != "kernel":
         k = jnp.swapaxes(k, 3, 4)  # [L, B, K, H, S]
     return tuple((k[i], v[i]) for i in range(k.shape[0]))
 
@@ -108,26 +118,27 @@ def _attend_xla(qkv, tables, cache_k, cache_v, slot, kv_valid, cfg: Qwen2Config)
     return out.reshape(r, n * h).astype(qkv.dtype), cache_k, cache_v
 
 
-def decode_step(dp, caches, tokens, positions, slot, kv_valid, lo, cfg: Qwen2Config, attention):
+def decode_step(dp, caches, tokens, positions, slot, kv_valid, lo, cfg: Qwen2Config, backend):
     """One new token per row.
 
-    dp: `prepare(params, cfg)`; caches: per-layer (keys, values) in `attention`'s layout;
+    dp: `prepare(params, cfg, backend)`; caches: per-layer (keys, values) in `backend`'s layout;
     tokens, positions: [R] int; slot: scalar cache slot the new key/value go to (same for every
     row); kv_valid: [R, S] bool, slots holding real tokens ("xla" reads it); lo: [R] int32,
     each row's first real slot ("kernel" reads it; the real slots must be [lo, slot]).
     Returns (logits [R, V] float32, new caches).
     """
-    if attention not in ATTENTION_BACKENDS:
-        raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {attention!r}")
-    h = cfg.head_dim
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    h, d = cfg.head_dim, cfg.hidden_size
+    qkv_width = (cfg.num_heads + 2 * cfg.num_kv_heads) * h
     x = dp["embed"][tokens]  # [R, D]
     tables = rope_tables(positions[:, None], h, cfg.rope_theta, x.dtype)  # [R, 1, 1, H]
     new_caches = []
     for lp, (cache_k, cache_v) in zip(dp["layers"], caches, strict=True):
-        qkv = rms_norm(x, lp["attn_norm"], cfg.rms_norm_eps) @ lp["qkv"]  # [R, (N + 2K) H]
+        qkv = _dense(rms_norm(x, lp["attn_norm"], cfg.rms_norm_eps), lp["qkv"], qkv_width, backend)
         if cfg.qkv_bias:
             qkv = qkv + lp["qkv_bias"]
-        if attention == "kernel":
+        if backend == "kernel":
             cos, sin = (t.reshape(t.shape[0], h) for t in tables)
             out, cache_k, cache_v = kernels.decode_attention(
                 qkv, cos, sin, cache_k, cache_v, lo, slot,
@@ -136,9 +147,15 @@ def decode_step(dp, caches, tokens, positions, slot, kv_valid, lo, cfg: Qwen2Con
         else:
             out, cache_k, cache_v = _attend_xla(qkv, tables, cache_k, cache_v, slot, kv_valid, cfg)
         new_caches.append((cache_k, cache_v))
-        x = x + out @ lp["o"]
-        gate, up = jnp.split(rms_norm(x, lp["mlp_norm"], cfg.rms_norm_eps) @ lp["gate_up"], 2, -1)
-        x = x + (jax.nn.silu(gate) * up) @ lp["down"]
+        x = x + _dense(out, lp["o"], d, backend)
+        normed = rms_norm(x, lp["mlp_norm"], cfg.rms_norm_eps)
+        gate, up = jnp.split(
+            _dense(normed, lp["gate_up"], 2 * cfg.intermediate_size, backend), 2, -1
+        )
+        x = x + _dense(jax.nn.silu(gate) * up, lp["down"], d, backend)
     x = rms_norm(x, dp["final_norm"], cfg.rms_norm_eps)
-    logits = jnp.matmul(x, dp["head"], preferred_element_type=jnp.float32)
+    if backend == "kernel":
+        logits = kernels.matmul(x, dp["head"], cfg.vocab_size)
+    else:
+        logits = jnp.matmul(x, dp["head"], preferred_element_type=jnp.float32)
     return logits, tuple(new_caches)
