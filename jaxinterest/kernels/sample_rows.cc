@@ -32,6 +32,7 @@ using jaxinterest::load;
 using jaxinterest::splat;
 using jaxinterest::store;
 using jaxinterest::v8;
+using jaxinterest::v8i;
 
 namespace {
 
@@ -47,15 +48,22 @@ struct Rows {
   float *logprob, *logprob_raw;
 };
 
-// Sum of e^(x_i * scale - shift) over [begin, end), 8 lanes at a time; weights written to w
-// when w is not null. Entries past `end` in the last vector are excluded.
+// Sum of e^(x_i * scale - shift) over [begin, end), 16 lanes at a time (two independent
+// sums, so consecutive exponentials overlap); weights written to w when w is not null.
 float exp_sum(const float* x, int64_t begin, int64_t end, float scale, float shift, float* w) {
-  v8 acc = splat(0.0f);
+  v8 acc0 = splat(0.0f), acc1 = splat(0.0f);
   int64_t i = begin;
+  for (; i + 16 <= end; i += 16) {
+    const v8 e0 = exp8(load(x + i) * splat(scale) - splat(shift));
+    const v8 e1 = exp8(load(x + i + 8) * splat(scale) - splat(shift));
+    if (w) store(w + i, e0), store(w + i + 8, e1);
+    acc0 += e0;
+    acc1 += e1;
+  }
   for (; i + 8 <= end; i += 8) {
     const v8 e = exp8(load(x + i) * splat(scale) - splat(shift));
     if (w) store(w + i, e);
-    acc += e;
+    acc0 += e;
   }
   float tail = 0.0f;
   for (; i < end; ++i) {
@@ -65,7 +73,21 @@ float exp_sum(const float* x, int64_t begin, int64_t end, float scale, float shi
     if (w) w[i] = e;
     tail += e;
   }
-  return lane_sum(acc) + tail;
+  return lane_sum(acc0 + acc1) + tail;
+}
+
+// First index of `top` in x[0, v), 8 at a time; v - 1 if absent (a NaN row).
+int64_t first_index(const float* x, int64_t v, float top) {
+  int64_t i = 0;
+  for (; i + 8 <= v; i += 8) {
+    const v8i hit = load(x + i) == splat(top);
+    uint64_t bits[4];
+    std::memcpy(bits, &hit, sizeof bits);
+    if (bits[0] | bits[1] | bits[2] | bits[3]) break;
+  }
+  for (; i < v - 1 && !(x[i] == top); ++i) {
+  }
+  return i;
 }
 
 void one_row(const Rows& st, int64_t r, std::vector<float>& w, std::vector<float>& sums) {
@@ -76,15 +98,16 @@ void one_row(const Rows& st, int64_t r, std::vector<float>& w, std::vector<float
   for (; i + 8 <= v; i += 8) vmax = lane_max(vmax, load(x + i));
   float top = lane_max(vmax);
   for (; i < v; ++i) top = x[i] > top ? x[i] : top;
-  int64_t arg = 0;
-  while (arg < v - 1 && !(x[arg] == top)) ++arg;  // the first maximum, as jnp.argmax
-  const float raw_log_total = std::log(exp_sum(x, 0, v, 1.0f, top, nullptr));
+  const int64_t arg = first_index(x, v, top);  // the first maximum, as jnp.argmax
+  const float inv = st.greedy ? 1.0f : 1.0f / st.temperature;
+  // At T = 1 the sampling weights are the raw ones: one exponential pass serves both.
+  float raw_log_total = 0.0f;
+  if (st.greedy || inv != 1.0f) raw_log_total = std::log(exp_sum(x, 0, v, 1.0f, top, nullptr));
   int64_t token = arg;
   float logprob = 0.0f;
   if (!st.greedy) {
     // softmax(x / T): its maximum is top / T (T > 0). Weights per block, then the block the
     // target falls in, then the entry: the same inversion as filters._draw.
-    const float inv = 1.0f / st.temperature;
     const float shift = top * inv;
     const int64_t blocks = (v + kBlock - 1) / kBlock;
     float total = 0.0f;
@@ -92,6 +115,7 @@ void one_row(const Rows& st, int64_t r, std::vector<float>& w, std::vector<float
       sums[b] = exp_sum(x, b * kBlock, std::min(v, (b + 1) * kBlock), inv, shift, w.data());
       total += sums[b];
     }
+    if (inv == 1.0f) raw_log_total = std::log(total);
     const float target = (1.0f - st.uniforms[r]) * total;
     float before = 0.0f;
     int64_t b = 0;
