@@ -3,8 +3,9 @@
 Prints one JSON object. Both sides decode `--steps` greedy tokens for `--batch` rows after a
 `--prompt`-token prefill, on the same random config, float32, and report milliseconds per
 step (the prefill is not timed):
-- ours: `sampling.step.decode_step` + the greedy `sample_step` inside one jitted fori_loop,
-  the cache donated between runs (what `engine.decode` runs, without its bookkeeping);
+- ours: `sampling.step.decode_step` + the greedy token choice inside one jitted fori_loop,
+  the cache donated between runs (what `engine.decode` runs, without its bookkeeping), on the
+  "kernel" backend (C++ CPU kernels) and on the pure-JAX "xla" backend;
 - transformers: `model(token, past_key_values=cache)` + argmax in a Python loop, the
   DynamicCache growing by one slot a step (what `generate` runs, without its bookkeeping).
 transformers runs at 2 and at 1 torch thread (OpenMP's spinning 2-thread runs suffer most on
@@ -32,31 +33,36 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from bench.common import emit, machine  # noqa: E402
+from jaxinterest import kernels  # noqa: E402
 from jaxinterest.models.qwen2 import get_preset, init_params, save_hf  # noqa: E402
+from jaxinterest.sampling.engine import XLA_OPTIONS  # noqa: E402
 from jaxinterest.sampling.filters import SamplingMode, sample_step  # noqa: E402
 from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare  # noqa: E402
 
 
-def ours_fn(params, cfg, batch: int, prompt: int, steps: int):
+def ours_fn(params, cfg, batch: int, prompt: int, steps: int, backend: str):
     slots = prompt + steps + 1
-    weights = prepare(params, cfg)
+    weights = prepare(params, cfg, backend)
     kv_valid = jnp.ones((batch, slots), bool)
+    lo = jnp.zeros((batch,), jnp.int32)
     # The step's own cache layout, from the model's stacked [L, B, S, K, H] one.
     zeros = jnp.zeros((cfg.num_layers, batch, slots, cfg.num_kv_heads, cfg.head_dim))
-    state = {"cache": caches_from_stacked({"k": zeros, "v": zeros})}
+    state = {"cache": caches_from_stacked({"k": zeros, "v": zeros}, backend)}
 
-    @functools.partial(jax.jit, donate_argnums=(1,))
+    def choose(logits):
+        if backend == "kernel":
+            return kernels.sample_rows(logits, jnp.zeros((batch,)), 1.0, greedy=True)[0]
+        return sample_step(jax.random.key(0), logits, SamplingMode(greedy=True), 1.0, 1.0)[0]
+
+    @functools.partial(jax.jit, donate_argnums=(1,), compiler_options=XLA_OPTIONS)
     def run(weights, cache):
         def body(t, carry):
             cache, tokens = carry
             positions = jnp.full((batch,), prompt) + t
             logits, cache = decode_step(
-                weights, cache, tokens, positions, prompt + t, kv_valid, cfg
+                weights, cache, tokens, positions, prompt + t, kv_valid, lo, cfg, backend
             )
-            tokens, _, _ = sample_step(
-                jax.random.key(0), logits, SamplingMode(greedy=True), 1.0, 1.0
-            )
-            return cache, tokens
+            return cache, choose(logits)
 
         return jax.lax.fori_loop(0, steps, body, (cache, jnp.zeros((batch,), jnp.int32)))
 
@@ -102,20 +108,24 @@ def main(argv=None) -> None:
 
     cfg = get_preset(args.size)
     params = init_params(cfg, jax.random.key(0))
-    ours = ours_fn(params, cfg, args.batch, args.prompt, args.steps)
+    backends = ("kernel", "xla") if kernels.kernel_available() else ("xla",)
+    ours = {b: ours_fn(params, cfg, args.batch, args.prompt, args.steps, b) for b in backends}
     theirs = hf_fn(params, cfg, args.batch, args.prompt, args.steps)
-    ours()
+    for fn in ours.values():
+        fn()
     theirs()
-    best_ours, best_theirs = float("inf"), {2: float("inf"), 1: float("inf")}
+    best_ours = dict.fromkeys(ours, float("inf"))
+    best_theirs = {2: float("inf"), 1: float("inf")}
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        ours()
-        best_ours = min(best_ours, time.perf_counter() - t0)
+        for b, fn in ours.items():
+            t0 = time.perf_counter()
+            fn()
+            best_ours[b] = min(best_ours[b], time.perf_counter() - t0)
         for threads in best_theirs:
             torch.set_num_threads(threads)
             best_theirs[threads] = min(best_theirs[threads], theirs())
     torch.set_num_threads(2)
-    ms_ours = best_ours / args.steps * 1e3
+    ms_ours = {b: t / args.steps * 1e3 for b, t in best_ours.items()}
     ms_theirs = {t: b / args.steps * 1e3 for t, b in best_theirs.items()}
     fastest = min(ms_theirs.values())
     emit(
@@ -125,10 +135,13 @@ def main(argv=None) -> None:
             | {k: getattr(args, k) for k in ("batch", "prompt", "steps")},
             "anchor": f"transformers cached forward + argmax, torch {torch.__version__}",
             "machine": machine() | {"load_avg_1m": round(os.getloadavg()[0], 2)},
-            "ours_ms_per_step": round(ms_ours, 3),
+            **{f"ours_{b}_ms_per_step": round(ms, 3) for b, ms in ms_ours.items()},
             "transformers_2threads_ms_per_step": round(ms_theirs[2], 3),
             "transformers_1thread_ms_per_step": round(ms_theirs[1], 3),
-            "ratio_vs_faster_transformers": round(fastest / ms_ours, 2),
+            **{
+                f"ratio_{b}_vs_faster_transformers": round(fastest / ms, 2)
+                for b, ms in ms_ours.items()
+            },
         }
     )
 

@@ -7,11 +7,12 @@ Prints one JSON object with, in one run on the same configs and prompts:
   48 new tokens sampled at temperature 1, for two tiny sizes about 16x apart;
 - the effect of sharing one prefill across G samples of a prompt.
 
-Variants: ours on one XLA CPU device, ours with rows split over two CPU devices (one per
-core), transformers with torch at 2 threads and at 1 thread (on a machine shared with other
-jobs OpenMP's spinning 2-thread runs can be much slower). Variants are timed in turns (best of
---repeat), so load changes during the run hit all of them; ratios are against the faster
-transformers variant.
+Variants: ours on one XLA CPU device with the default backend (the C++ CPU kernels), ours on
+the pure-JAX "xla" backend, ours with rows split over two CPU devices (one per core; sharded
+params take the "xla" backend), transformers with torch at 2 threads and at 1 thread (on a
+machine shared with other jobs OpenMP's spinning 2-thread runs can be much slower). Variants
+are timed in turns (best of --repeat), so load changes during the run hit all of them; ratios
+are against the faster transformers variant.
 
   python bench/sampler.py [--sizes tiny-5m,tiny-21m] [--user-sizes tiny-1m,tiny-21m] [--quick]
 """
@@ -77,6 +78,7 @@ def dp_params(params, cfg, devices: int):
 
 def variants(params, cfg, model, prompts, new, sample, **kw) -> dict:
     fns = {"ours": ours_fn(params, cfg, prompts, new, sample, **kw)}
+    fns["ours_xla"] = ours_fn(params, cfg, prompts, new, sample, backend="xla", **kw)
     if jax.device_count() >= 2 and len(prompts) % 2 == 0:
         fns["ours_2devices"] = ours_fn(
             dp_params(params, cfg, 2), cfg, prompts, new, sample, rules="dp", **kw
@@ -153,6 +155,7 @@ def summarise(times: dict, work: int, unit: str) -> dict:
     theirs = min(t for name, t in times.items() if name.startswith("transformers"))
     out["ratio_best_ours_vs_faster_transformers"] = round(theirs / ours, 2)
     out["ratio_ours_1device_vs_faster_transformers"] = round(theirs / times["ours"], 2)
+    out["ratio_ours_xla_vs_faster_transformers"] = round(theirs / times["ours_xla"], 2)
     return out
 
 

@@ -49,9 +49,13 @@ def hf_log_softmax(hf, prompt, completion):
     return torch.log_softmax(logits, -1)[len(prompt) - 1 : -1].numpy()
 
 
-def test_greedy_matches_transformers(model):
+BACKENDS = ["kernel", "xla"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_greedy_matches_transformers(model, backend):
     params, hf, prompts = model
-    out = generate(params, CFG, prompts, max_new_tokens=NEW, temperature=0.0)
+    out = generate(params, CFG, prompts, max_new_tokens=NEW, temperature=0.0, backend=backend)
     assert out.tokens.shape == (len(prompts), NEW)
     for i, prompt in enumerate(prompts):
         assert out.tokens[i].tolist() == hf_greedy(hf, prompt, NEW), f"prompt {i}"
@@ -61,12 +65,20 @@ def test_greedy_matches_transformers(model):
     assert (out.logprobs == 0).all()  # the greedy distribution is a point mass
 
 
-def test_greedy_stops_at_eos_like_transformers(model):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_greedy_stops_at_eos_like_transformers(model, backend):
     params, hf, prompts = model
     # An EOS id that transformers' greedy run of prompt 2 emits at step 4 (and maybe elsewhere).
     eos = hf_greedy(hf, prompts[2], NEW)[4]
     out = generate(
-        params, CFG, prompts, max_new_tokens=NEW, temperature=0.0, eos_ids=[eos], pad_id=7
+        params,
+        CFG,
+        prompts,
+        max_new_tokens=NEW,
+        temperature=0.0,
+        eos_ids=[eos],
+        pad_id=7,
+        backend=backend,
     )
     for i, prompt in enumerate(prompts):
         ref = hf_greedy(hf, prompt, NEW, eos=eos)
@@ -79,7 +91,8 @@ def test_greedy_stops_at_eos_like_transformers(model):
     assert out.completions(strip_eos=True)[2] == out.tokens[2, : out.lengths[2] - 1].tolist()
 
 
-def test_logprobs_equal_score_and_transformers(model):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_logprobs_equal_score_and_transformers(model, backend):
     params, hf, prompts = model
     out = generate(
         params,
@@ -89,6 +102,7 @@ def test_logprobs_equal_score_and_transformers(model):
         num_samples=3,
         temperature=1.0,
         key=jax.random.key(1),
+        backend=backend,
     )
     assert out.tokens.shape == (len(prompts) * 3, NEW)
     assert out.prompt_index.tolist() == np.repeat(np.arange(len(prompts)), 3).tolist()
