@@ -69,9 +69,7 @@ def test_decode_attention_matches_float64(rows, heads, kv_heads, head_dim, slots
     )
     lo = rng.integers(-2, slot + 3, rows).astype(np.int32)  # below 0 and past slot clamp
     lo[0] = 0
-    call = jax.jit(
-        lambda *a: kernels.decode_attention(*a, slot, heads=heads, kv_heads=kv_heads)
-    )
+    call = jax.jit(lambda *a: kernels.decode_attention(*a, slot, heads=heads, kv_heads=kv_heads))
     out, new_keys, new_values = call(qkv, cos, sin, keys, values, lo)
     want, want_keys, want_values = attention64(
         qkv, cos, sin, keys, values, lo, slot, heads, kv_heads
