@@ -28,7 +28,7 @@ from pathlib import Path
 from jaxinterest.paths import cache_dir
 
 SOURCES = ("decode_attention.cc", "matmul.cc", "sample_rows.cc")
-HEADERS = ("vec8.h",)
+HEADERS = ("parallel.h", "vec8.h")
 # name -> exported handler symbol; registered for the CPU platform.
 TARGETS = {
     "jaxinterest_decode_attention": "JaxinterestDecodeAttention",
@@ -113,6 +113,12 @@ def library() -> ctypes.CDLL | None:
         return None
     _status = f"loaded {path}"
     return lib
+
+
+def require(what: str) -> None:
+    """Raises ValueError naming `what` and the reason when the library cannot be loaded."""
+    if library() is None:
+        raise ValueError(f"{what} kernel unavailable: {status()}")
 
 
 def status() -> str:

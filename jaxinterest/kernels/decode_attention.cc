@@ -23,14 +23,13 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <utility>
 #include <vector>
 
+#include "parallel.h"
 #include "vec8.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -138,26 +137,6 @@ constexpr std::array<AttendFn, sizeof...(C)> table(std::integer_sequence<int, C.
 constexpr int kMaxChunks = 32;  // head_dim up to 256
 constexpr auto kAttend = table(std::make_integer_sequence<int, kMaxChunks>{});
 
-// Shared by the calling thread and the thread-pool helpers: (row, kv head) pairs are handed
-// out one at a time, so a helper that starts late just finds no work left.
-struct Job {
-  Step step;
-  AttendFn fn;
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-
-  void run() {
-    const Step& st = step;
-    const int64_t pairs = st.rows * st.kv_heads;
-    const int64_t groups = st.heads / st.kv_heads;
-    std::vector<float> scratch(groups * (st.slots + 8 + st.head_dim));
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < pairs;) {
-      fn(st, i / st.kv_heads, i % st.kv_heads, scratch.data());
-      done.fetch_add(1, std::memory_order_release);
-    }
-  }
-};
-
 ffi::Error DecodeAttentionImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> qkv,
                                ffi::Buffer<ffi::F32> cos, ffi::Buffer<ffi::F32> sin,
                                ffi::Buffer<ffi::F32> keys_in, ffi::Buffer<ffi::F32> values_in,
@@ -193,16 +172,16 @@ ffi::Error DecodeAttentionImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> qkv,
   if (values->typed_data() != values_in.typed_data()) {
     std::memcpy(values->typed_data(), values_in.typed_data(), values_in.size_bytes());
   }
-  auto job = std::make_shared<Job>();
-  job->step = Step{qkv.typed_data(), cos.typed_data(), sin.typed_data(), keys->typed_data(),
-                   values->typed_data(), out->typed_data(), lo.typed_data(), rows, heads,
-                   kv_heads, head_dim, slots, at, scale};
-  job->fn = kAttend[head_dim / 8 - 1];
-  const int64_t pairs = rows * kv_heads;
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), pairs) - 1;
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([job] { job->run(); });
-  job->run();
-  while (job->done.load(std::memory_order_acquire) < pairs) jaxinterest::spin_pause();
+  const Step step{qkv.typed_data(), cos.typed_data(), sin.typed_data(), keys->typed_data(),
+                  values->typed_data(), out->typed_data(), lo.typed_data(), rows, heads,
+                  kv_heads, head_dim, slots, at, scale};
+  const AttendFn fn = kAttend[head_dim / 8 - 1];
+  const int64_t scratch = heads / kv_heads * (slots + 8 + head_dim);
+  jaxinterest::parallel_for(pool, rows * kv_heads, 1, [step, fn, scratch] {
+    return [step, fn, buf = std::vector<float>(scratch)](int64_t i, int64_t end) mutable {
+      for (; i < end; ++i) fn(step, i / step.kv_heads, i % step.kv_heads, buf.data());
+    };
+  });
   return ffi::Error::Success();
 }
 

@@ -14,10 +14,9 @@
 // over K (the rounding of a plain dot product).
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <memory>
 
+#include "parallel.h"
 #include "vec8.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -49,30 +48,18 @@ inline void tile(const float* a, int64_t lda, const float* panel, int64_t depth,
   }
 }
 
-struct Job {
-  const float* a;
-  const float* b;
-  float* c;
-  int64_t rows, depth, panels, chunk;
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-
-  void run() {
-    const int64_t ldc = panels * 16;
-    for (int64_t p0; (p0 = next.fetch_add(chunk, std::memory_order_relaxed)) < panels;) {
-      const int64_t p1 = std::min(panels, p0 + chunk);
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* panel = b + p * depth * 16;
-        float* out = c + 16 * p;
-        int64_t i = 0;
-        for (; i + 6 <= rows; i += 6) tile<6>(a + i * depth, depth, panel, depth, out + i * ldc, ldc);
-        for (; i + 2 <= rows; i += 2) tile<2>(a + i * depth, depth, panel, depth, out + i * ldc, ldc);
-        for (; i < rows; ++i) tile<1>(a + i * depth, depth, panel, depth, out + i * ldc, ldc);
-      }
-      done.fetch_add(p1 - p0, std::memory_order_release);
-    }
+// Columns panels [p0, p1) of c = a @ b.
+void panels(const float* a, const float* b, float* c, int64_t rows, int64_t depth,
+            int64_t ldc, int64_t p0, int64_t p1) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* panel = b + p * depth * 16;
+    float* out = c + 16 * p;
+    int64_t i = 0;
+    for (; i + 6 <= rows; i += 6) tile<6>(a + i * depth, depth, panel, depth, out + i * ldc, ldc);
+    for (; i + 2 <= rows; i += 2) tile<2>(a + i * depth, depth, panel, depth, out + i * ldc, ldc);
+    for (; i < rows; ++i) tile<1>(a + i * depth, depth, panel, depth, out + i * ldc, ldc);
   }
-};
+}
 
 ffi::Error MatmulImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> a, ffi::Buffer<ffi::F32> b,
                       ffi::Result<ffi::Buffer<ffi::F32>> c) {
@@ -81,19 +68,14 @@ ffi::Error MatmulImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> a, ffi::Buffer
       cd[0] != ad[0] || cd[1] != bd[0] * 16) {
     return ffi::Error::InvalidArgument("matmul wants a [M, K], panels [P, K, 16], c [M, 16P]");
   }
-  auto job = std::make_shared<Job>();
-  job->a = a.typed_data();
-  job->b = b.typed_data();
-  job->c = c->typed_data();
-  job->rows = ad[0];
-  job->depth = ad[1];
-  job->panels = bd[0];
-  // About 16 grabs in all: few enough atomics, enough to even out the two threads.
-  job->chunk = std::max<int64_t>(1, job->panels / 16);
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), job->panels) - 1;
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([job] { job->run(); });
-  job->run();
-  while (job->done.load(std::memory_order_acquire) < job->panels) jaxinterest::spin_pause();
+  const float* ap = a.typed_data();
+  const float* bp = b.typed_data();
+  float* cp = c->typed_data();
+  const int64_t rows = ad[0], depth = ad[1], count = bd[0];
+  // About 16 grabs in all: few enough atomics, enough to even out the threads.
+  jaxinterest::parallel_for(pool, count, std::max<int64_t>(1, count / 16), [=] {
+    return [=](int64_t p0, int64_t p1) { panels(ap, bp, cp, rows, depth, 16 * count, p0, p1); };
+  });
   return ffi::Error::Success();
 }
 

@@ -32,8 +32,7 @@ def matmul(a: jax.Array, panels: jax.Array, n: int) -> jax.Array:
         raise ValueError(f"a {a.shape} and panels {panels.shape} do not fit [M, K] x [P, K, 16]")
     if not (panels.shape[0] - 1) * PANEL < n <= panels.shape[0] * PANEL:
         raise ValueError(f"{panels.shape[0]} panels cannot hold {n} columns")
-    if build.library() is None:
-        raise ValueError(f"matmul kernel unavailable: {build.status()}")
+    build.require("matmul")
     out = jax.ffi.ffi_call(
         TARGET, jax.ShapeDtypeStruct((a.shape[0], panels.shape[0] * PANEL), jnp.float32)
     )(a.astype(jnp.float32), panels)

@@ -14,13 +14,12 @@
 // target falls within float rounding of a CDF step.
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
 
+#include "parallel.h"
 #include "vec8.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -137,21 +136,6 @@ void one_row(const Rows& st, int64_t r, std::vector<float>& w, std::vector<float
   st.logprob_raw[r] = x[token] - top - raw_log_total;
 }
 
-struct Job {
-  Rows rows;
-  std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-
-  void run() {
-    std::vector<float> w(rows.greedy ? 0 : rows.vocab);
-    std::vector<float> sums((rows.vocab + kBlock - 1) / kBlock);
-    for (int64_t r; (r = next.fetch_add(1, std::memory_order_relaxed)) < rows.rows;) {
-      one_row(rows, r, w, sums);
-      done.fetch_add(1, std::memory_order_release);
-    }
-  }
-};
-
 ffi::Error SampleRowsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> logits,
                           ffi::Buffer<ffi::F32> uniforms, ffi::Buffer<ffi::F32> temperature,
                           bool greedy, ffi::Result<ffi::Buffer<ffi::S32>> tokens,
@@ -164,14 +148,16 @@ ffi::Error SampleRowsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> logits,
   }
   const float t = temperature.typed_data()[0];
   if (!greedy && !(t > 0.0f)) return ffi::Error::InvalidArgument("temperature must be > 0");
-  auto job = std::make_shared<Job>();
-  job->rows = Rows{logits.typed_data(), uniforms.typed_data(), t,
-                   greedy, d[0], d[1], tokens->typed_data(), logprob->typed_data(),
-                   logprob_raw->typed_data()};
-  const int64_t helpers = std::min<int64_t>(pool.num_threads(), d[0]) - 1;
-  for (int64_t i = 0; i < helpers; ++i) pool.Schedule([job] { job->run(); });
-  job->run();
-  while (job->done.load(std::memory_order_acquire) < d[0]) jaxinterest::spin_pause();
+  const Rows rows{logits.typed_data(), uniforms.typed_data(), t,
+                  greedy, d[0], d[1], tokens->typed_data(), logprob->typed_data(),
+                  logprob_raw->typed_data()};
+  jaxinterest::parallel_for(pool, d[0], 1, [rows] {
+    return [rows, w = std::vector<float>(rows.greedy ? 0 : rows.vocab),
+            sums = std::vector<float>((rows.vocab + kBlock - 1) / kBlock)](int64_t r,
+                                                                          int64_t end) mutable {
+      for (; r < end; ++r) one_row(rows, r, w, sums);
+    };
+  });
   return ffi::Error::Success();
 }
 

@@ -24,8 +24,7 @@ def sample_rows(logits, uniforms, temperature, *, greedy: bool):
         raise ValueError(
             f"logits {logits.shape} must be [R, V] and uniforms [R], got {uniforms.shape}"
         )
-    if build.library() is None:
-        raise ValueError(f"sampling kernel unavailable: {build.status()}")
+    build.require("sampling")
     r = logits.shape[0]
     call = jax.ffi.ffi_call(
         TARGET,
