@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 from bench.common import emit, machine  # noqa: E402
 from jaxinterest import sharding as shd  # noqa: E402
 from jaxinterest.models.qwen2 import get_preset, init_params, param_axes, save_hf  # noqa: E402
-from jaxinterest.sampling import generate  # noqa: E402
+from jaxinterest.sampling import SamplingParams, generate  # noqa: E402
 
 
 def interleaved_best(fns: dict, repeat: int) -> dict:
@@ -137,8 +137,7 @@ def ours_fn(params, cfg, prompts, new: int, sample: bool, **kw):
             params,
             cfg,
             prompts,
-            max_new_tokens=new,
-            temperature=1.0 if sample else 0.0,
+            SamplingParams(max_new_tokens=new, temperature=1.0 if sample else 0.0),
             key=key,
             batch_rows=max(256, len(prompts)),
             **kw,

@@ -7,7 +7,7 @@ import torch
 import transformers
 
 from jaxinterest.models.qwen2 import save_hf
-from jaxinterest.sampling import generate, score
+from jaxinterest.sampling import SamplingParams, generate, score
 from tests.qwen2_helpers import random_params, tiny_config
 
 # Larger weights than HF's 0.02 init: logits spread over several nats, so greedy choices are
@@ -15,6 +15,7 @@ from tests.qwen2_helpers import random_params, tiny_config
 CFG = tiny_config(vocab_size=300, max_position_embeddings=128)
 PROMPT_LENGTHS = (1, 5, 13, 30)
 NEW = 12
+GREEDY = SamplingParams(max_new_tokens=NEW, temperature=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ BACKENDS = ["kernel", "xla"]
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_greedy_matches_transformers(model, backend):
     params, hf, prompts = model
-    out = generate(params, CFG, prompts, max_new_tokens=NEW, temperature=0.0, backend=backend)
+    out = generate(params, CFG, prompts, GREEDY, backend=backend)
     assert out.tokens.shape == (len(prompts), NEW)
     for i, prompt in enumerate(prompts):
         assert out.tokens[i].tolist() == hf_greedy(hf, prompt, NEW), f"prompt {i}"
@@ -74,9 +75,7 @@ def test_greedy_stops_at_eos_like_transformers(model, backend):
         params,
         CFG,
         prompts,
-        max_new_tokens=NEW,
-        temperature=0.0,
-        eos_ids=[eos],
+        SamplingParams(max_new_tokens=NEW, temperature=0.0, stop_ids=(eos,)),
         pad_id=7,
         backend=backend,
     )
@@ -98,9 +97,7 @@ def test_logprobs_equal_score_and_transformers(model, backend):
         params,
         CFG,
         prompts,
-        max_new_tokens=NEW,
-        num_samples=3,
-        temperature=1.0,
+        SamplingParams(max_new_tokens=NEW, num_samples=3, temperature=1.0),
         key=jax.random.key(1),
         backend=backend,
     )
@@ -144,11 +141,7 @@ def test_filtered_logprobs_match_definition(model, top_k):
         params,
         CFG,
         prompts[:2],
-        max_new_tokens=6,
-        num_samples=2,
-        temperature=t,
-        top_p=p,
-        top_k=top_k,
+        SamplingParams(max_new_tokens=6, num_samples=2, temperature=t, top_p=p, top_k=top_k),
         key=jax.random.key(2),
     )
     for r in range(out.tokens.shape[0]):
@@ -163,10 +156,10 @@ def test_filtered_logprobs_match_definition(model, top_k):
 
 def test_same_key_same_tokens_different_keys_differ(model):
     params, _, prompts = model
-    kw = dict(max_new_tokens=8, num_samples=2, temperature=1.0, top_p=0.9)
-    a = generate(params, CFG, prompts, key=jax.random.key(3), **kw)
-    b = generate(params, CFG, prompts, key=jax.random.key(3), **kw)
-    c = generate(params, CFG, prompts, key=jax.random.key(4), **kw)
+    sp = SamplingParams(max_new_tokens=8, num_samples=2, temperature=1.0, top_p=0.9)
+    a = generate(params, CFG, prompts, sp, key=jax.random.key(3))
+    b = generate(params, CFG, prompts, sp, key=jax.random.key(3))
+    c = generate(params, CFG, prompts, sp, key=jax.random.key(4))
     np.testing.assert_array_equal(a.tokens, b.tokens)
     np.testing.assert_array_equal(a.logprobs, b.logprobs)
     assert (a.tokens != c.tokens).mean() > 0.5
@@ -174,18 +167,19 @@ def test_same_key_same_tokens_different_keys_differ(model):
 
 def test_shared_prefill_and_chunking_do_not_change_results(model):
     params, _, prompts = model
-    kw = dict(max_new_tokens=7, num_samples=3, temperature=1.0, key=jax.random.key(5))
-    shared = generate(params, CFG, prompts, **kw)
-    separate = generate(params, CFG, prompts, share_prefill=False, **kw)
+    sp = SamplingParams(max_new_tokens=7, num_samples=3, temperature=1.0)
+    shared = generate(params, CFG, prompts, sp, key=jax.random.key(5))
+    separate = generate(params, CFG, prompts, sp, key=jax.random.key(5), share_prefill=False)
     np.testing.assert_array_equal(shared.tokens, separate.tokens)
     assert np.abs(shared.logprobs - separate.logprobs).max() <= 1e-5
     # Greedy in chunks of 2 rows (other buckets, other batch sizes) == one batch.
-    one = generate(params, CFG, prompts, max_new_tokens=7, temperature=0.0)
-    chunked = generate(params, CFG, prompts, max_new_tokens=7, temperature=0.0, batch_rows=2)
+    greedy = SamplingParams(max_new_tokens=7, temperature=0.0)
+    one = generate(params, CFG, prompts, greedy)
+    chunked = generate(params, CFG, prompts, greedy, batch_rows=2)
     np.testing.assert_array_equal(one.tokens, chunked.tokens)
     assert np.abs(one.logprobs_raw - chunked.logprobs_raw).max() <= 1e-5
     # Prefill in groups of one prompt, each at its own width, then stacked == one prefill.
-    grouped = generate(params, CFG, prompts, max_new_tokens=7, temperature=0.0, prefill_rows=1)
+    grouped = generate(params, CFG, prompts, greedy, prefill_rows=1)
     np.testing.assert_array_equal(one.tokens, grouped.tokens)
     assert np.abs(one.logprobs_raw - grouped.logprobs_raw).max() <= 1e-5
 
@@ -218,8 +212,10 @@ def test_repeated_calls_reuse_compiled_programs(model):
     from jaxinterest.sampling import engine
 
     params, _, _ = model
-    kw = dict(num_samples=2, top_p=0.9, key=jax.random.key(0))
-    generate(params, CFG, [[1, 2, 3], [4] * 17], max_new_tokens=9, temperature=0.7, **kw)
+    key = jax.random.key(0)
+    first = SamplingParams(max_new_tokens=9, temperature=0.7, num_samples=2, top_p=0.9)
+    generate(params, CFG, [[1, 2, 3], [4] * 17], first, key=key)
     sizes = engine.prefill._cache_size(), engine.decode._cache_size()
-    generate(params, CFG, [[5] * 20, [6, 7]], max_new_tokens=14, temperature=1.3, **kw)
+    second = SamplingParams(max_new_tokens=14, temperature=1.3, num_samples=2, top_p=0.9)
+    generate(params, CFG, [[5] * 20, [6, 7]], second, key=key)
     assert (engine.prefill._cache_size(), engine.decode._cache_size()) == sizes

@@ -13,7 +13,7 @@ import pytest
 from jaxinterest import kernels
 from jaxinterest import sharding as shd
 from jaxinterest.models.qwen2 import param_axes
-from jaxinterest.sampling import generate
+from jaxinterest.sampling import SamplingParams, generate
 from jaxinterest.sampling.generate import choose_backend
 from tests.qwen2_helpers import random_params, tiny_config
 
@@ -53,7 +53,7 @@ def test_both_backends_give_the_same_greedy_tokens(params):
     rng = np.random.default_rng(1)
     prompts = [rng.integers(1, CFG.vocab_size, n).tolist() for n in (3, 9, 21, 40)]
     outs = [
-        generate(params, CFG, prompts, max_new_tokens=16, temperature=0.0, backend=b)
+        generate(params, CFG, prompts, SamplingParams(16, temperature=0.0), backend=b)
         for b in ("kernel", "xla")
     ]
     np.testing.assert_array_equal(outs[0].tokens, outs[1].tokens)
@@ -74,7 +74,7 @@ def test_generate_runs_on_xla_when_the_kernels_are_unavailable(tmp_path, env, st
         f"""
         import jax
         from jaxinterest import kernels
-        from jaxinterest.sampling import generate
+        from jaxinterest.sampling import SamplingParams, generate
         from jaxinterest.sampling.generate import choose_backend
         from tests.qwen2_helpers import random_params, tiny_config
         cfg = tiny_config(vocab_size=300)
@@ -87,7 +87,7 @@ def test_generate_runs_on_xla_when_the_kernels_are_unavailable(tmp_path, env, st
             raise SystemExit("kernel backend accepted without kernels")
         except ValueError as err:
             assert {status!r} in str(err)
-        out = generate(params, cfg, [[1, 2, 3]], max_new_tokens=4, temperature=0.0)
+        out = generate(params, cfg, [[1, 2, 3]], SamplingParams(4, temperature=0.0))
         assert out.tokens.shape == (1, 4)
         print("ok")
         """

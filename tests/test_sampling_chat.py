@@ -8,7 +8,7 @@ import torch
 import transformers
 
 from jaxinterest.models.qwen2 import load_hf, save_hf
-from jaxinterest.sampling import generate
+from jaxinterest.sampling import SamplingParams, generate
 from jaxinterest.tokenizer import qwen25_tokenizer
 from tests.qwen2_helpers import random_params, tiny_config
 
@@ -59,7 +59,7 @@ def test_qwen25_chat_template_end_to_end(tmp_path):
     assert tok.decode(prompts[0]).endswith("<|im_start|>assistant\n")
     # Make <|im_end|> the greedy choice a few tokens in: give its LM-head column a slightly
     # larger copy of the column of the token the model would pick at step 3.
-    free = generate(params, cfg, prompts[:1], max_new_tokens=4, temperature=0.0)
+    free = generate(params, cfg, prompts[:1], SamplingParams(4, temperature=0.0))
     target = int(free.tokens[0, 3])
     head = np.array(params["lm_head"]["kernel"])
     head[:, im_end] = 1.05 * head[:, target]
@@ -69,9 +69,8 @@ def test_qwen25_chat_template_end_to_end(tmp_path):
     ).eval()
 
     eos = [im_end, endoftext]
-    out = generate(
-        params, cfg, prompts, max_new_tokens=10, temperature=0.0, eos_ids=eos, pad_id=endoftext
-    )
+    sp = SamplingParams(max_new_tokens=10, temperature=0.0, stop_ids=tuple(eos))
+    out = generate(params, cfg, prompts, sp, pad_id=endoftext)
     assert out.finished[0] and out.tokens[0, out.lengths[0] - 1] == im_end
     for i, prompt in enumerate(prompts):
         ref = hf_greedy(hf, prompt, 10, eos)
@@ -99,9 +98,7 @@ def test_smollm2_chat_greedy_matches_transformers(tmp_path):
         params,
         cfg,
         [prompt],
-        max_new_tokens=new,
-        temperature=0.0,
-        eos_ids=eos,
+        SamplingParams(max_new_tokens=new, temperature=0.0, stop_ids=tuple(eos)),
         pad_id=tok.pad_token_id or 0,
     )
     ref = hf_greedy(hf, prompt, new, eos)

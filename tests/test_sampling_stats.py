@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import chi2
 
 from jaxinterest.models.qwen2 import forward
-from jaxinterest.sampling import SamplingMode, generate, sample_step
+from jaxinterest.sampling import SamplingMode, SamplingParams, generate, sample_step
 from tests.qwen2_helpers import random_params, tiny_config
 
 ALPHA = 1e-4  # false-rejection rate of a correct sampler (the keys are fixed: no flakiness)
@@ -105,10 +105,7 @@ def test_generate_first_token_frequencies():
         params,
         cfg,
         [prompt],
-        max_new_tokens=1,
-        num_samples=g,
-        temperature=t,
-        top_p=p,
+        SamplingParams(max_new_tokens=1, num_samples=g, temperature=t, top_p=p),
         key=jax.random.key(7),
         batch_rows=4096,
     )

@@ -7,8 +7,9 @@ import pytest
 import torch
 import transformers
 
-from jaxinterest.models.qwen2 import save_hf
-from jaxinterest.sampling import pack, score, token_log_softmax, token_logprobs
+from jaxinterest import sampling
+from jaxinterest.models.qwen2 import save_hf, token_log_softmax, token_logprobs
+from jaxinterest.sampling import pack, score
 from tests.qwen2_helpers import random_params, tiny_config
 
 CFG = tiny_config(vocab_size=260, tie_embeddings=False, max_position_embeddings=128)
@@ -45,6 +46,11 @@ def test_score_matches_transformers(model):
         assert np.abs(out.logprobs[i, :n] - picked).max(initial=0) <= 1e-5, f"row {i}"
         assert np.abs(out.full_logprobs[i, :n] - ref).max(initial=0) <= 1e-5, f"row {i}"
         assert (out.logprobs[i, n:] == 0).all()
+
+
+def test_sampling_re_exports_the_model_logprob_functions():
+    assert sampling.token_logprobs is token_logprobs
+    assert sampling.token_log_softmax is token_log_softmax
 
 
 def test_token_logprobs_is_pure_jittable_and_differentiable(model):

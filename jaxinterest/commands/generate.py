@@ -61,27 +61,26 @@ def run(args: argparse.Namespace) -> int:
     import jax
     import numpy as np
 
-    from jaxinterest.sampling import generate
+    from jaxinterest.sampling import SamplingParams, generate
 
     cfg, params, tokenizer, source = load_model(args)
     prompts = [_encode(tokenizer, t, args.chat, args.system) for t in args.prompt]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    options = dict(
-        max_new_tokens=args.max_new_tokens,
-        num_samples=args.num_samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        key=jax.random.key(args.seed),
-        eos_ids=_stop_ids(tokenizer, cfg.vocab_size),
-        pad_id=pad,
-    )
+    key = jax.random.key(args.seed)
     try:
+        sampling = SamplingParams(
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            stop_ids=tuple(_stop_ids(tokenizer, cfg.vocab_size)),
+            num_samples=args.num_samples,
+        )
         t0 = time.perf_counter()
-        out = generate(params, cfg, prompts, **options)
+        out = generate(params, cfg, prompts, sampling, key=key, pad_id=pad)
         first_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        out = generate(params, cfg, prompts, **options)  # compiled: the steady-state time
+        out = generate(params, cfg, prompts, sampling, key=key, pad_id=pad)  # steady state
         run_s = time.perf_counter() - t0
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None

@@ -13,7 +13,6 @@ from jaxinterest import kernels
 from jaxinterest import sharding as shd
 from jaxinterest.models.qwen2 import Qwen2Config
 from jaxinterest.sampling import engine
-from jaxinterest.sampling.filters import SamplingMode
 from jaxinterest.sampling.inputs import (
     as_token_lists,
     bucket,
@@ -21,22 +20,8 @@ from jaxinterest.sampling.inputs import (
     fine_bucket,
     left_pad,
 )
+from jaxinterest.sampling.params import SamplingParams
 from jaxinterest.sampling.result import Generation
-
-
-def _check_options(max_new_tokens, num_samples, temperature, top_p, top_k, key) -> None:
-    if not isinstance(max_new_tokens, int | np.integer) or max_new_tokens <= 0:
-        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
-    if not isinstance(num_samples, int | np.integer) or num_samples <= 0:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
-    if not temperature >= 0:  # also rejects NaN
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    if not isinstance(top_k, int | np.integer) or top_k < 0:
-        raise ValueError(f"top_k must be an integer >= 0 (0 = off), got {top_k!r}")
-    if temperature > 0 and key is None:
-        raise ValueError("sampling with temperature > 0 needs a PRNG key (key=...)")
 
 
 def _mesh_of(params) -> Mesh | None:
@@ -106,14 +91,10 @@ def generate(
     params,
     cfg: Qwen2Config,
     prompts,
+    sampling: SamplingParams,
     *,
-    max_new_tokens: int,
-    num_samples: int = 1,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    top_k: int = 0,
     key: jax.Array | None = None,
-    eos_ids=(),
+    keys: jax.Array | None = None,
     pad_id: int = 0,
     max_len: int | None = None,
     batch_rows: int = 256,
@@ -123,20 +104,34 @@ def generate(
     share_prefill: bool = True,
     backend: str = "auto",
 ) -> Generation:
-    """Samples `num_samples` continuations of each prompt (lists of token ids, any lengths).
+    """Samples `sampling.num_samples` continuations of each prompt (lists of token ids, any
+    lengths) under `sampling` (see `SamplingParams`); `key` is required unless greedy.
 
-    temperature 0 is greedy. top_k 0 and top_p 1 switch those filters off. Rows are
-    prompt-major (see `Generation`). `max_len` bounds prompt + new tokens (default
+    Rows are prompt-major (see `Generation`). `max_len` bounds prompt + new tokens (default
     cfg.max_position_embeddings). Prompts are processed in chunks of at most `batch_rows`
     decode rows, longest first; within a chunk, groups of `prefill_rows` prompts are
     prefilled at their own bucketed width (to pad little). With params sharded on a mesh
     (found from the params or given), rows are split over the mesh's batch axes under `rules`.
     `backend`: "kernel" (the C++ CPU decode kernels), "xla" (pure JAX, any device or
     sharding) or "auto" (the kernels where they apply, see `choose_backend`).
+    `keys` (instead of `key`): one PRNG key per prompt, [B]; prompt i's samples are then drawn
+    as `generate([prompts[i]], sampling, key=keys[i])` draws them, whatever else is in the
+    batch (`engine.row_uniforms`): what a server batching independent requests needs.
     """
-    _check_options(max_new_tokens, num_samples, temperature, top_p, top_k, key)
+    if not isinstance(sampling, SamplingParams):
+        raise ValueError(
+            f"sampling must be a SamplingParams, got {type(sampling).__name__}; build one with "
+            "SamplingParams(max_new_tokens=..., temperature=..., ...)"
+        )
+    if key is not None and keys is not None:
+        raise ValueError("give key (one for the call) or keys (one per prompt), not both")
+    if not sampling.greedy and key is None and keys is None:
+        raise ValueError("sampling with temperature > 0 needs a PRNG key (key=...)")
+    max_new_tokens = sampling.max_new_tokens
     prompts = as_token_lists(prompts)
     check_tokens(prompts, cfg.vocab_size)
+    if keys is not None and len(keys) != len(prompts):
+        raise ValueError(f"{len(keys)} keys for {len(prompts)} prompts: give one per prompt")
     max_len = max_len or cfg.max_position_embeddings
     for i, p in enumerate(prompts):
         if not p:
@@ -146,21 +141,14 @@ def generate(
                 f"prompt {i} has {len(p)} tokens; with max_new_tokens={max_new_tokens} it "
                 f"exceeds the context of {max_len} tokens"
             )
-    eos = np.asarray(list(() if eos_ids is None else eos_ids), np.int64).reshape(-1)
-    bad_eos = [int(t) for t in eos if not 0 <= t < cfg.vocab_size]
-    if bad_eos:
-        raise ValueError(f"eos_ids {bad_eos} are outside the vocabulary [0, {cfg.vocab_size})")
+    bad_stop = [t for t in sampling.stop_ids if not 0 <= t < cfg.vocab_size]
+    if bad_stop:
+        raise ValueError(f"stop_ids {bad_stop} are outside the vocabulary [0, {cfg.vocab_size})")
     if not 0 <= pad_id < cfg.vocab_size:
         raise ValueError(f"pad_id={pad_id} is outside the vocabulary [0, {cfg.vocab_size})")
-    eos = eos.astype(np.int32)
-    mode = SamplingMode(
-        greedy=temperature == 0,
-        # top_k >= V keeps everything: the same as no top-k, without a full-vocabulary top_k.
-        top_k=int(top_k) if 0 < temperature and top_k < cfg.vocab_size else 0,
-        use_top_p=temperature > 0 and top_p < 1,
-    )
+    mode = sampling.mode(cfg.vocab_size)
     key = jax.random.key(0) if key is None else key
-    g = int(num_samples)
+    g = sampling.num_samples
     mesh = mesh or _mesh_of(params)
     rows_sh, cache_sh, shards = _row_shardings(mesh, rules, cfg)
     backend = choose_backend(backend, params, cfg, mesh)
@@ -168,9 +156,9 @@ def generate(
     width = bucket(max_new_tokens)
     scalars = (
         jnp.int32(max_new_tokens),
-        jnp.float32(max(temperature, 1e-6)),
-        jnp.float32(top_p),
-        jnp.asarray(eos),
+        jnp.float32(max(sampling.temperature, 1e-6)),
+        jnp.float32(sampling.top_p),
+        jnp.asarray(sampling.stop_ids, jnp.int32).reshape(-1),
         jnp.int32(pad_id),
     )
 
@@ -215,20 +203,29 @@ def generate(
         _, mask = left_pad(chunk, p, pad_id)
         active = np.repeat(np.arange(b) < len(idx), g)
         row_mask = np.repeat(np.asarray(mask), g, axis=0)
+        chunk_key, row_index, draws = jax.random.fold_in(key, c), None, 0
+        if keys is not None and not sampling.greedy:  # each prompt as in a call of its own
+            own = [keys[i] for i in idx] + [keys[idx[0]]] * (b - len(idx))
+            chunk_key = jnp.repeat(jax.vmap(lambda k: jax.random.fold_in(k, 0))(jnp.stack(own)), g)
+            row_index, draws = np.tile(np.arange(g, dtype=np.int32), b), g
         if mesh is not None:
             active, row_mask = jax.device_put((active, row_mask), rows_sh)
+            if row_index is not None:
+                chunk_key, row_index = jax.device_put((chunk_key, row_index), rows_sh)
         result, cache = engine.decode(
             params,
             cache,
             logits,
             row_mask,
             active,
-            jax.random.fold_in(key, c),
+            chunk_key,
             *scalars,
+            row_index,
             cfg=cfg,
             mode=mode,
             backend=backend,
             shardings=None if mesh is None else (rows_sh, cache_sh),
+            draws=draws,
         )
         del cache
         result = jax.device_get(result)

@@ -1,8 +1,8 @@
 """Log-probs of given completions in one forward pass (teacher / pi_old / pi_ref side).
 
-`token_logprobs` and `token_log_softmax` are pure, jittable and differentiable: a train step
-calls them on the packed [B, T] layout of `inputs.pack` / `Generation.packed`. `score` is the
-host convenience over lists of token ids.
+`score` is the host convenience over lists of token ids; `score_arrays` its jitted core over
+the packed [B, T] layout of `inputs.pack`. The pure per-token functions a train step uses
+(`token_logprobs`, `token_log_softmax`) live with the model in `models.qwen2.logprobs`.
 """
 
 from __future__ import annotations
@@ -11,39 +11,17 @@ import functools
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxinterest.models.qwen2 import Qwen2Config, forward
+from jaxinterest.models.qwen2 import Qwen2Config, gather_logprobs, token_log_softmax
 from jaxinterest.sampling.inputs import as_token_lists, bucket, check_tokens, pack
-
-
-def token_log_softmax(params, tokens, attention_mask, cfg: Qwen2Config) -> jax.Array:
-    """[B, T, V] float32: entry t is log p(. | tokens[:, :t]), the distribution token t was
-    drawn from. Entry 0 has no context and is all zeros. Padding may be on either side."""
-    logits = forward(params, tokens, cfg, attention_mask=attention_mask)  # [B, T, V] f32
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.concatenate([jnp.zeros_like(logp[:, :1]), logp[:, :-1]], axis=1)
-
-
-def token_logprobs(params, tokens, attention_mask, target_mask, cfg: Qwen2Config) -> jax.Array:
-    """[B, T] float32 log p(tokens[:, t] | tokens[:, :t]) where target_mask, else 0.
-
-    tokens, attention_mask, target_mask: [B, T] (the masks bool or 0/1). Float32 softmax.
-    """
-    return _pick(token_log_softmax(params, tokens, attention_mask, cfg), tokens, target_mask)
-
-
-def _pick(logp, tokens, target_mask):
-    picked = jnp.take_along_axis(logp, tokens[..., None].astype(jnp.int32), axis=-1)[..., 0]
-    return jnp.where(target_mask.astype(bool), picked, 0.0)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "full"))
 def score_arrays(params, tokens, attention_mask, target_mask, *, cfg: Qwen2Config, full=False):
     """Jitted scorer: (logprobs [B, T], full log-softmax [B, T, V] or None)."""
     logp = token_log_softmax(params, tokens, attention_mask, cfg)
-    return _pick(logp, tokens, target_mask), (logp if full else None)
+    return gather_logprobs(logp, tokens, target_mask), (logp if full else None)
 
 
 class Scores(NamedTuple):

@@ -9,6 +9,7 @@ from jaxinterest.models.qwen2.config import (
     get_preset,
 )
 from jaxinterest.models.qwen2.hf import CheckpointError, load_hf, save_hf
+from jaxinterest.models.qwen2.logprobs import gather_logprobs, token_log_softmax, token_logprobs
 from jaxinterest.models.qwen2.model import (
     abstract_params,
     forward,
@@ -31,6 +32,7 @@ __all__ = [
     "config_to_hf",
     "forward",
     "forward_with_cache",
+    "gather_logprobs",
     "get_preset",
     "hidden_states",
     "init_cache",
@@ -40,4 +42,6 @@ __all__ = [
     "param_axes",
     "param_shapes",
     "save_hf",
+    "token_log_softmax",
+    "token_logprobs",
 ]
