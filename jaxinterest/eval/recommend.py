@@ -204,13 +204,15 @@ def evaluate_queries(
     model=None,
     unknown_users: str = "raise",
     progress: bool = False,
+    embedder=None,
 ) -> tuple[dict, dict[str, list[str]]]:
-    """Run the protocol. Returns (JSON-ready report, user_id -> ranked news ids)."""
-    from jaxinterest.retrieval import merge_users, retrieve
+    """Run the protocol. Returns (JSON-ready report, user_id -> ranked news ids).
 
+    embedder: optional texts -> float32 [N, D] unit rows standing in for `embed` (e.g. a cache
+    of the same embeddings); it must embed like the index's articles.
+    """
     t0 = time.perf_counter()
     users = column(world.users, "user_id")
-    cold = np.asarray(column(world.users, "cold"), bool)
     counts = dict.fromkeys(
         ["n_users_missing_queries", "n_users_no_queries", "n_empty_queries_dropped",
          "n_queries_over_cap", "n_queries"], 0)  # fmt: skip
@@ -224,14 +226,27 @@ def evaluate_queries(
             f"{test_window}: only test-week articles may be recommended"
         )
     t_index = time.perf_counter()
-    seen = seen_articles(world)
     # Embed and search each distinct query once (popularity gives everyone the same list).
     unique = list(dict.fromkeys(q for qs in per_user_queries for q in qs))
     counts["n_distinct_queries"] = len(unique)
-    vecs = _embed_with_progress(unique, cfg, model, "embed queries", progress)
-    ids, scores = retrieve(index, vecs, cfg.per_query_k)
+    if embedder is None:
+        vecs = _embed_with_progress(unique, cfg, model, "embed queries", progress)
+    else:
+        vecs = np.asarray(embedder(unique), np.float32).reshape(len(unique), -1)
     row = {q: i for i, q in enumerate(unique)}
     rows = [[row[q] for q in qs] for qs in per_user_queries]
+    return _rank_and_report(world, index, vecs, rows, cfg, counts, (t0, t_index))
+
+
+def _rank_and_report(world, index, vecs, rows, cfg, counts, times):
+    """Retrieve per_query_k articles for each row of vecs [M, D], merge user u's rows[u]
+    (training-window clicks removed) into one top-k list, score all / warm / cold users."""
+    from jaxinterest.retrieval import merge_users, retrieve
+
+    users = column(world.users, "user_id")
+    cold = np.asarray(column(world.users, "cold"), bool)
+    ids, scores = retrieve(index, vecs, cfg.per_query_k)
+    seen = seen_articles(world)
     ranked = merge_users(
         [ids[r] for r in rows],
         [scores[r] for r in rows],
@@ -239,6 +254,7 @@ def evaluate_queries(
         cfg.merge_method,
         [seen.get(u, set()) for u in users],
     )
+    t0, t_index = times
     rel = held_out_clicks(world)
     relevant = [rel.get(u, set()) for u in users]
     in_index = set(index.ids.tolist())
@@ -255,6 +271,45 @@ def evaluate_queries(
         "retrieve_and_score": round(time.perf_counter() - t_index, 3),
     }
     return report, dict(zip(users, ranked, strict=True))
+
+
+def evaluate_vectors(
+    world,
+    vectors: Mapping[str, np.ndarray],
+    cfg: EvalConfig = EvalConfig(),
+    *,
+    index,
+) -> tuple[dict, dict[str, list[str]]]:
+    """The protocol for recommenders that output vectors instead of query texts.
+
+    vectors: user_id -> float [Q_u, D] unit rows in the index's space (D = index.dim; one row
+    for a single user vector, several for a multi-interest model). Each row retrieves
+    per_query_k test-week articles and a user's rows merge like a user's queries do. A world
+    user missing from `vectors` gets an empty list (counted); an unknown user is an error.
+    Returns (report, user_id -> ranked news ids), in the layout of `evaluate_queries`.
+    """
+    t0 = time.perf_counter()
+    users = column(world.users, "user_id")
+    known = set(users)
+    unknown = [u for u in vectors if u not in known]
+    if unknown:
+        raise KeyError(f"{len(unknown)} vector users are not in the world (first: {unknown[0]!r})")
+    test_window = (int(world.meta["test_start"]), int(world.meta["test_end"]))
+    if index.window != test_window:
+        raise ValueError(f"index window {index.window} is not the test window {test_window}")
+    counts = {"n_users_missing_vectors": 0, "n_vectors": 0}
+    parts, rows, start = [], [], 0
+    for u in users:
+        v = np.asarray(vectors.get(u, np.zeros((0, index.dim))), np.float32)
+        if v.ndim != 2 or v.shape[1] != index.dim:
+            raise ValueError(f"vectors[{u!r}] has shape {v.shape}; expected [Q, {index.dim}]")
+        counts["n_users_missing_vectors"] += u not in vectors
+        parts.append(v)
+        rows.append(np.arange(start, start + len(v)))
+        start += len(v)
+    counts["n_vectors"] = start
+    vecs = np.concatenate(parts) if parts else np.zeros((0, index.dim), np.float32)
+    return _rank_and_report(world, index, vecs, rows, cfg, counts, (t0, time.perf_counter()))
 
 
 def per_user_scores(ranked: Mapping[str, list[str]], world, ks=(5, 10)) -> dict[str, np.ndarray]:
