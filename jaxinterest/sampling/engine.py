@@ -26,8 +26,12 @@ import jax
 import jax.numpy as jnp
 
 from jaxinterest import kernels
-from jaxinterest.models.qwen2 import Qwen2Config, forward_with_cache, logits_from_hidden
-from jaxinterest.models.qwen2.model import default_positions
+from jaxinterest.models.qwen2 import (
+    Qwen2Config,
+    default_positions,
+    forward_with_cache,
+    logits_from_hidden,
+)
 from jaxinterest.sampling.filters import SamplingMode, sample_step
 from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare, slot_axes
 
@@ -119,9 +123,26 @@ def assemble(
     return caches, _constrain(stacked, rows_sh)
 
 
+def row_uniforms(key, t, rows: int, row_index=None, draws: int = 0) -> jax.Array:
+    """[R] uniforms of decode step t, one per row.
+
+    One key (draws == 0): entry r of `uniform(fold_in(key, t), (R,))`. Per-row keys [R]
+    with row_index [R]: row r takes entry row_index[r] of `uniform(fold_in(key[r], t),
+    (draws,))`, which is what that row gets in a call of its own with that key and `draws`
+    rows; so rows with their own keys do not depend on what they are batched with.
+    """
+    if draws == 0:
+        return jax.random.uniform(jax.random.fold_in(key, t), (rows,))
+
+    def one(k, j):
+        return jax.random.uniform(jax.random.fold_in(k, t), (draws,))[j]
+
+    return jax.vmap(one)(key, row_index)
+
+
 @functools.partial(
     jax.jit,
-    static_argnames=("cfg", "mode", "shardings", "backend"),
+    static_argnames=("cfg", "mode", "shardings", "backend", "draws"),
     donate_argnames=("cache",),
     compiler_options=XLA_OPTIONS,
 )
@@ -137,13 +158,18 @@ def decode(
     top_p: jax.Array,
     eos_ids: jax.Array,
     pad_id: jax.Array,
+    row_index: jax.Array | None = None,
     *,
     cfg: Qwen2Config,
     mode: SamplingMode,
     backend: str,
     shardings=None,
+    draws: int = 0,
 ):
     """Samples up to `max_new` tokens for R rows from the prefilled cache.
+
+    key: one PRNG key, or with draws > 0 per-row keys [R] and row_index [R] (see
+    `row_uniforms`).
 
     cache: per-layer (keys, values) in `backend`'s layout with the prompts left-padded in
     slots [0, P) (each row's real prompt tokens contiguous up to slot P - 1);
@@ -162,12 +188,11 @@ def decode(
     lo = p - prompt_len  # first real slot of each (left-padded) row
 
     def choose(t, logits):
-        step_key = jax.random.fold_in(key, t)
+        # Both backends draw with the same uniforms, so their draws agree.
+        u = jnp.zeros((r,)) if mode.greedy else row_uniforms(key, t, r, row_index, draws)
         if backend == "kernel" and mode.top_k == 0 and not mode.use_top_p:
-            # The same uniform `filters._draw` takes from this key, so the draws agree.
-            u = jnp.zeros((r,)) if mode.greedy else jax.random.uniform(step_key, (r,))
             return kernels.sample_rows(logits, u, temperature, greedy=mode.greedy)
-        return sample_step(step_key, logits, mode, temperature, top_p)
+        return sample_step(None, logits, mode, temperature, top_p, uniforms=u)
 
     def pick(t, logits, done):
         tok, lp, lp_raw = choose(t, logits)

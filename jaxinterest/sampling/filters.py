@@ -80,10 +80,11 @@ def nucleus_threshold_mask(logits: jax.Array, top_p: jax.Array) -> jax.Array:
 _BLOCK = 128  # CDF block width of `_draw`
 
 
-def _draw(key: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _draw(key: jax.Array, logits: jax.Array, u: jax.Array | None = None):
     """One categorical draw per row of [R, C] logits (-inf = excluded) by inverting the CDF.
 
-    Returns (index [R] int32, its log-prob under softmax(logits) [R]).
+    Returns (index [R] int32, its log-prob under softmax(logits) [R]). `u`: the rows'
+    uniforms [R] in [0, 1) when the caller draws them (per-row streams), else from `key`.
     One uniform per row, not the C Gumbel variates of `jax.random.categorical` (whose random
     bits cost ~5 ms per step at [32, 8192] on CPU). The CDF is two-level, block sums then
     one block, because XLA's CPU cumsum over 8192 entries costs ~1.2 ms and this ~0.2 ms.
@@ -97,7 +98,8 @@ def _draw(key: jax.Array, logits: jax.Array) -> tuple[jax.Array, jax.Array]:
     cum = jnp.cumsum(sums, axis=-1)
     total = cum[:, -1]
     # u in (0, 1]: the target is > 0, so zero-probability entries are never hit.
-    target = (1.0 - jax.random.uniform(key, (r,), jnp.float32)) * total
+    u = jax.random.uniform(key, (r,), jnp.float32) if u is None else u
+    target = (1.0 - u) * total
     block = jnp.minimum(jnp.sum(cum < target[:, None], axis=-1), nb - 1)
     inner = jnp.take_along_axis(blocks, block[:, None, None], axis=1)[:, 0]  # [R, _BLOCK]
     inner_cum = jnp.cumsum(inner, axis=-1)
@@ -134,8 +136,10 @@ def sample_step(
     mode: SamplingMode,
     temperature: jax.Array,
     top_p: jax.Array,
+    uniforms: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Draws one token per row. logits: [R, V] float32.
+    """Draws one token per row. logits: [R, V] float32. `uniforms` ([R] in [0, 1)) replaces
+    the draw from `key` when given (`engine.row_uniforms`: per-row random streams).
 
     Returns (tokens [R] int32, logprob [R], logprob_raw [R]) as described in the module doc.
     """
@@ -153,6 +157,6 @@ def sample_step(
         cand, ids = scaled, None
         if mode.use_top_p:
             cand = jnp.where(nucleus_threshold_mask(cand, top_p), cand, -jnp.inf)
-    choice, logprob = _draw(key, cand)
+    choice, logprob = _draw(key, cand, uniforms)
     tokens = choice if ids is None else _take(ids, choice)
     return tokens, logprob, _take(logits, tokens) - norm
