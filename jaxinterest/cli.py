@@ -12,7 +12,7 @@ import os
 import sys
 
 # Module names under jaxinterest.commands, in the order `--help` lists them.
-COMMANDS = ("info", "world", "clean", "evaluate", "generate")
+COMMANDS = ("info", "world", "clean", "evaluate", "generate", "serve", "export", "interests")
 
 
 def build_parser() -> argparse.ArgumentParser:
