@@ -1,0 +1,264 @@
+"""`build_rewards(world, cfg) -> RewardModel`; `model.score(user_ids, completions) -> Rewards`.
+
+The model holds what does not change during training: the training-window news index (every
+article published before the test window starts; never a test-week article), the IDF statistics
+of those articles, the behaviour view builder (the prompt's cleaned view) and, per user, the
+view's themes (computed on first use, cached). One `score` call embeds everything new in the
+batch (new users' behaviour texts and the distinct queries not in the LRU query cache) in one
+`embed` call and retrieves for all distinct queries in one index search. Click texts are news
+titles, so their embeddings come from the index's article matrix instead of the encoder.
+
+Reads news, events and users only: never test_clicks.parquet, never oracle/.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from jaxinterest.clean.events import column
+from jaxinterest.data.answer import ParseResult, parse_queries
+from jaxinterest.data.io import World, load_world
+from jaxinterest.embed import embed
+from jaxinterest.retrieval import build_index, retrieve
+from jaxinterest.rewards import signals
+from jaxinterest.rewards.combine import Rewards, normalise, total
+from jaxinterest.rewards.config import FLOOR, SIGNALS, RewardConfig
+from jaxinterest.rewards.judges import JudgeBatch, RubricJudge
+from jaxinterest.rewards.specificity import term_stats
+from jaxinterest.rewards.themes import Themes, major_themes
+from jaxinterest.rewards.view import UserView, ViewBuilder, normalise_text
+
+EMBED_CHUNK = 4096  # texts per embed call while building (one progress tick)
+
+
+@dataclass(frozen=True)
+class UserState:
+    view: UserView
+    themes: Themes
+
+
+def _embed_chunks(texts: list[str], model, desc: str, progress: bool) -> np.ndarray:
+    from tqdm import tqdm
+
+    parts = [np.zeros((0, 0), np.float32)]
+    starts = range(0, len(texts), EMBED_CHUNK)
+    for s in tqdm(starts, desc=desc, unit="chunk", disable=not progress):
+        parts.append(embed(texts[s : s + EMBED_CHUNK], model=model))
+    return np.concatenate(parts[1:]) if len(parts) > 1 else embed([], model=model)
+
+
+def build_rewards(
+    world,
+    cfg: RewardConfig | None = None,
+    *,
+    clean_fn=None,
+    tokenizer=None,
+    prompt_cfg=None,
+    encoder=None,
+    progress: bool = False,
+) -> RewardModel:
+    """The reward model of a world (a directory or a World with news and events loaded).
+
+    clean_fn, tokenizer, prompt_cfg: what the data pipeline uses, so the rewards judge the view
+    the prompt shows (see view.py); encoder: the embedding model (default all-MiniLM-L6-v2).
+    """
+    cfg = cfg or RewardConfig()
+    if not isinstance(world, World):
+        world = load_world(Path(world), parts=("news", "events", "users"))
+    if world.news is None or world.events is None:
+        raise ValueError("build_rewards needs the world's news and events")
+    train_end = int(world.meta["train_end"])
+    published = np.asarray(column(world.news, "published"), np.int64)
+    rows = np.flatnonzero(published < train_end)  # never the test week
+    ids = column(world.news, "news_id")
+    titles, abstracts = column(world.news, "title"), column(world.news, "abstract")
+    cats = column(world.news, "category")
+    vecs = _embed_chunks([titles[i] for i in rows], encoder, "embed news", progress)
+    start = min(int(world.meta["train_start"]), int(published[rows].min()) if len(rows) else 0)
+    index = build_index(
+        [ids[i] for i in rows], vecs, published[rows], (start, train_end), kind=cfg.index_kind
+    )
+    stats = term_stats([f"{titles[i]} {abstracts[i] or ''}" for i in rows], [cats[i] for i in rows])
+    views = ViewBuilder(world, clean_fn, tokenizer, prompt_cfg)
+    cap = views.cfg.max_chars_per_event
+    title_row = {normalise_text(titles[i], cap): j for j, i in enumerate(rows)}
+    return RewardModel(cfg, index, stats, views, vecs, title_row, encoder)
+
+
+class RewardModel:
+    """See the module docstring. `score` is the trainer's entry point."""
+
+    def __init__(self, cfg, index, stats, views, title_vecs, title_row, encoder=None):
+        self.cfg, self.index, self.stats, self.views = cfg, index, stats, views
+        self.title_vecs, self.title_row, self.encoder = title_vecs, title_row, encoder
+        self.states: dict[str, UserState] = {}
+        self.query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.rubric = RubricJudge(stats, cfg.rubric)
+        if cfg.judge == "llm":
+            from jaxinterest.rewards.llm_judge import LLMJudge
+
+            self.judge = LLMJudge(cfg.llm, self.rubric)
+        else:
+            self.judge = self.rubric
+
+    # ---- per-user state -------------------------------------------------------------------
+    def _distinct(self, view: UserView) -> tuple[list[str], np.ndarray]:
+        counts = Counter(view.texts)
+        texts = sorted(counts)
+        return texts, np.array([counts[t] for t in texts], np.float64)
+
+    def _pending(self, user_ids) -> tuple[list, list[str]]:
+        """(views to build [(user, view, distinct texts, counts)], texts to embed for them:
+        the distinct texts not found in the article table)."""
+        new = [u for u in dict.fromkeys(user_ids) if u not in self.states]
+        todo = [(u, v, *self._distinct(v)) for u in new for v in [self.views.view(u)]]
+        missing = [t for _, _, ts, _ in todo for t in ts if t not in self.title_row]
+        return todo, list(dict.fromkeys(missing))
+
+    def _finish(self, todo, missing: list[str], vecs: np.ndarray) -> None:
+        """Themes of the pending users from their texts' vectors (vecs [len(missing), D])."""
+        row = {t: i for i, t in enumerate(missing)}
+        rc = self.cfg.rubric
+        for u, v, ts, counts in todo:
+            tv = np.stack(
+                [self.title_vecs[self.title_row[t]] if t in self.title_row else vecs[row[t]]
+                 for t in ts]
+            ) if ts else np.zeros((0, self.index.dim), np.float32)  # fmt: skip
+            th = major_themes(tv, ts, counts, rc.theme_merge, rc.theme_min_share,
+                              rc.theme_min_events, rc.max_themes)  # fmt: skip
+            self.states[u] = UserState(v, th)
+
+    def prepare(self, user_ids, progress: bool = False) -> None:
+        """Compute and cache the states of these users up front (e.g. all training users)."""
+        for u in user_ids:
+            if u not in self.views:
+                raise KeyError(f"user_id {u!r} has no events in the world")
+        todo, missing = self._pending(list(user_ids))
+        self._finish(
+            todo, missing, _embed_chunks(missing, self.encoder, "embed behaviours", progress)
+        )
+
+    def themes(self, user_id: str) -> Themes:
+        self.prepare([user_id])
+        return self.states[user_id].themes
+
+    # ---- queries ---------------------------------------------------------------------------
+    def _cached_queries(self, texts: list[str]) -> tuple[list[str], dict]:
+        """(texts to embed, text -> cached vector)."""
+        have = {}
+        for t in texts:
+            v = self.query_cache.get(t)
+            if v is not None:
+                self.query_cache.move_to_end(t)
+                have[t] = v
+        return [t for t in texts if t not in have], have
+
+    def _remember(self, texts: list[str], vecs: np.ndarray) -> None:
+        size = self.cfg.query_cache_size
+        if not size:
+            return
+        for t, v in zip(texts, vecs, strict=True):
+            self.query_cache[t] = v
+        while len(self.query_cache) > size:
+            self.query_cache.popitem(last=False)
+
+    # ---- scoring ---------------------------------------------------------------------------
+    def score(self, user_ids, completions) -> Rewards:
+        """Rewards of N (user, raw completion text) pairs; see Rewards and the signals.
+        Unknown users raise KeyError naming the position; bad completions get the floors."""
+        clock = _Clock()
+        user_ids, completions = list(user_ids), list(completions)
+        if len(user_ids) != len(completions):
+            raise ValueError(f"{len(user_ids)} user ids for {len(completions)} completions")
+        for i, u in enumerate(user_ids):
+            if u not in self.views:
+                raise KeyError(f"user_ids[{i}] = {u!r} has no events in the world")
+        parsed = [_parse(c, self.cfg) for c in completions]
+        n, valid = len(parsed), np.array([p.valid for p in parsed], bool).reshape(-1)
+        queries = [p.queries if p.valid else () for p in parsed]
+        distinct = list(dict.fromkeys(q for qs in queries for q in qs))
+        to_embed, have = self._cached_queries(distinct)
+        todo, missing = self._pending(user_ids)
+        clock.lap("parse_views")
+        vecs = embed(missing + to_embed, model=self.encoder)  # the batch's one embed call
+        clock.lap("embed")
+        self._finish(todo, missing, vecs[: len(missing)])
+        clock.lap("themes")
+        self._remember(to_embed, vecs[len(missing) :])
+        have.update(zip(to_embed, vecs[len(missing) :], strict=True))
+        dim = self.index.dim
+        dvecs = np.stack([have[q] for q in distinct]) if distinct else np.zeros((0, dim))
+        _, dscores = retrieve(self.index, dvecs.astype(np.float32), self.cfg.k)  # one search
+        clock.lap("search")
+        pos = {q: i for i, q in enumerate(distinct)}
+        flat = [pos[q] for qs in queries for q in qs]
+        owner = np.repeat(np.arange(n), [len(qs) for qs in queries])
+        qvecs = dvecs[flat].astype(np.float32) if flat else np.zeros((0, dim), np.float32)
+        raw = {
+            "align": signals.alignment(dscores[flat], owner, n),
+            "div": signals.diversity(qvecs, owner, n),
+            "struct": signals.structure(valid),
+        }
+        judged, rows = self._judge(user_ids, queries, qvecs, owner, valid)
+        for name, values in (("spec", judged.spec), ("cov", judged.cov)):
+            raw[name] = np.full(n, FLOOR, np.float32)
+            raw[name][rows] = values
+        judge, details = ["floor"] * n, [{} for _ in range(n)]
+        for r, src, d in zip(rows, judged.source, judged.details, strict=True):
+            judge[r], details[r] = src, d
+        clock.lap("judge")
+        raw = {s: raw[s].astype(np.float32) for s in SIGNALS}
+        norm = normalise(raw, self.cfg)
+        info = {
+            "n": n, "n_valid": int(valid.sum()), "n_queries": len(flat),
+            "n_distinct_queries": len(distinct), "n_embedded_queries": len(to_embed),
+            "n_new_users": len(todo), "n_embedded_behaviours": len(missing),
+            "fallbacks": dict(judged.fallbacks), "seconds": clock.laps,
+        }  # fmt: skip
+        return Rewards(
+            raw, norm, total(norm, self.cfg), valid, tuple(p.reason for p in parsed),
+            tuple(queries), tuple(judge), tuple(details), info,
+        )  # fmt: skip
+
+    def _judge(self, user_ids, queries, qvecs, owner, valid):
+        """cov and spec of the valid rows by the configured judge: (JudgeScores, rows)."""
+        rows = np.flatnonzero(valid)
+        states = [self.states[user_ids[r]] for r in rows]
+        llm = self.judge is not self.rubric
+        batch = JudgeBatch(
+            queries=tuple(queries[r] for r in rows),
+            qvecs=tuple(qvecs[owner == r] for r in rows),
+            themes=tuple(s.themes for s in states),
+            contexts=tuple(s.view.context() if llm else "" for s in states),
+        )
+        return self.judge.score(batch), rows
+
+
+class _Clock:
+    """Wall seconds per named phase (laps) plus the total."""
+
+    def __init__(self):
+        self.t0 = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self.last
+        self.laps["total"] = now - self.t0
+        self.last = now
+
+
+def _parse(completion, cfg: RewardConfig) -> ParseResult:
+    """parse_queries with the config's list rules; text that cannot be UTF-8 (lone surrogates
+    from a broken decoder) is an invalid output, not a crash in the tokenizer."""
+    if isinstance(completion, str):
+        try:
+            completion.encode("utf-8")
+        except UnicodeEncodeError:
+            return ParseResult((), False, "not valid UTF-8 text (lone surrogate)")
+    return parse_queries(completion, cfg.max_queries, cfg.n_queries)
