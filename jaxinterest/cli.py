@@ -12,7 +12,17 @@ import os
 import sys
 
 # Module names under jaxinterest.commands, in the order `--help` lists them.
-COMMANDS = ("info", "world", "clean", "evaluate", "generate", "serve", "export", "interests")
+COMMANDS = (
+    "info",
+    "world",
+    "clean",
+    "evaluate",
+    "generate",
+    "serve",
+    "export",
+    "interests",
+    "rewards",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
