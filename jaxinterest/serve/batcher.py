@@ -1,0 +1,169 @@
+"""Dynamic batching: concurrent jobs gathered, with a bounded wait, into one call of a blocking
+function that runs in a single worker thread (the model lock), results split back.
+
+Jobs carry a batch key; only jobs with equal keys share a call. The loop takes the key whose
+oldest job is oldest, then waits until that key has `max_rows` rows queued or its oldest job
+has waited `max_wait` seconds, whichever comes first, and runs up to `max_rows` rows of it
+(always at least one job). While a call runs, new jobs queue; when it returns, jobs that
+already waited longer than `max_wait` go at once, so under load each call takes what arrived
+during the previous one and the batch grows with the load. `max_requests=1` switches batching
+off (one job per call). A job whose client went away before its call started is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import dataclasses
+import time
+from collections.abc import Callable, Hashable
+
+
+class Overloaded(Exception):
+    """More jobs pending than the batcher accepts."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Job:
+    key: Hashable
+    rows: int
+    payload: object
+    future: asyncio.Future
+    t0: float
+
+
+@dataclasses.dataclass
+class BatchStats:
+    calls: int = 0
+    jobs: int = 0
+    rows: int = 0
+    largest: int = 0  # most jobs in one call
+    dropped: int = 0  # jobs whose client left before their call
+
+
+class Batcher:
+    """run(key, payloads) -> results (same order) is called in the worker thread."""
+
+    def __init__(
+        self,
+        run: Callable[[Hashable, list], list],
+        *,
+        max_rows: int = 64,
+        max_wait: float = 0.01,
+        max_requests: int | None = None,
+        max_pending: int = 4096,
+    ):
+        if max_rows < 1 or max_wait < 0 or max_pending < 1:
+            raise ValueError("max_rows and max_pending must be >= 1 and max_wait >= 0")
+        self._run, self.max_rows, self.max_wait = run, max_rows, max_wait
+        self.max_requests, self.max_pending = max_requests, max_pending
+        self._queues: dict[Hashable, collections.deque[_Job]] = {}
+        self._pending = 0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sampler")
+        self.stats = BatchStats()
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Cancel the loop and fail what is still queued; waits for a running call."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for queue in self._queues.values():
+            for job in queue:
+                if not job.future.done():
+                    job.future.set_exception(Overloaded("the server is shutting down"))
+        self._queues.clear()
+        self._pool.shutdown(wait=True)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def submit(self, key: Hashable, rows: int, payload):
+        """The result of `payload` once its batch ran. Raises Overloaded when full."""
+        if self._task is None or self._task.done():
+            raise Overloaded("the batcher is not running")
+        if self._pending >= self.max_pending:
+            raise Overloaded(f"{self._pending} jobs are pending (limit {self.max_pending})")
+        future = asyncio.get_running_loop().create_future()
+        job = _Job(key, rows, payload, future, time.monotonic())
+        self._queues.setdefault(key, collections.deque()).append(job)
+        self._pending += 1
+        self._wake.set()
+        return await job.future
+
+    def _rows(self, key) -> int:
+        return sum(j.rows for j in self._queues.get(key, ()) if not j.future.done())
+
+    def _oldest_key(self):
+        live = {k: q for k, q in self._queues.items() if q}
+        return min(live, key=lambda k: live[k][0].t0) if live else None
+
+    def _take(self, key) -> list[_Job]:
+        queue, batch, rows = self._queues[key], [], 0
+        limit = self.max_requests or float("inf")
+        while queue and len(batch) < limit:
+            job = queue[0]
+            if job.future.done():  # cancelled: the client went away
+                queue.popleft()
+                self._pending -= 1
+                self.stats.dropped += 1
+                continue
+            if batch and rows + job.rows > self.max_rows:
+                break
+            batch.append(queue.popleft())
+            self._pending -= 1
+            rows += job.rows
+        if not queue:
+            del self._queues[key]
+        return batch
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            key = self._oldest_key()
+            if key is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            deadline = self._queues[key][0].t0 + self.max_wait
+            full = self.max_rows if self.max_requests != 1 else 0
+            while self._rows(key) < full and (left := deadline - time.monotonic()) > 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), left)
+                except TimeoutError:
+                    break
+            batch = self._take(key)
+            if not batch:
+                continue
+            self.stats.calls += 1
+            self.stats.jobs += len(batch)
+            self.stats.rows += sum(j.rows for j in batch)
+            self.stats.largest = max(self.stats.largest, len(batch))
+            try:
+                results = await loop.run_in_executor(
+                    self._pool, self._run, key, [j.payload for j in batch]
+                )
+            except asyncio.CancelledError:  # stop() while a call runs: nobody gets a result
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(Overloaded("the server is shutting down"))
+                raise
+            except Exception as err:  # noqa: BLE001 - every job of the batch gets the error
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(err)
+                continue
+            for job, result in zip(batch, results, strict=True):
+                if not job.future.done():
+                    job.future.set_result(result)

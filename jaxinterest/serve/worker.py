@@ -1,0 +1,179 @@
+"""What the batcher's worker thread runs: one sampler call for a batch of compatible jobs, then
+the results split back per job (truncated to each job's own max_tokens and stop strings).
+
+Exactness. Each job (one prompt of a request) samples with its own key
+`jax.random.key(seed)` through `generate(..., keys=...)`, which draws every prompt's samples as
+`generate([prompt], key=key)` alone would, so a job's tokens do not depend on what it was
+batched with. Jobs share one call only when their temperature, top-p, top-k and n agree (those
+are per-call values of the sampler, see `batch_key`); the call runs to the largest max_tokens
+of the batch and each job keeps its own prefix, which is what a call with its own max_tokens
+gives (a row's token t depends only on the tokens before it). Floating-point sums over a
+different batch or padding width may differ in the last bits, so log-probs agree to ~1e-6 and
+tokens agree unless two candidates tie to that precision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from jaxinterest.sampling import SamplingParams, bucket, generate
+from jaxinterest.serve.model import ServedModel
+from jaxinterest.serve.protocol import Sampling
+from jaxinterest.serve.scoring import TokenScores, score_sequences
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One prompt of a request. max_tokens 0: score the prompt only."""
+
+    prompt: tuple[int, ...]
+    max_tokens: int
+    seed: int
+    stop: tuple[str, ...] = ()
+    alternatives: int = 0  # top-k alternatives listed beside each generated token
+    prompt_scores: int | None = None  # None: no prompt scoring; k: alternatives per token
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """One sample. tokens/logprobs cover the returned text (no final EOS; cut at a stop
+    string); `generated` counts every token the sampler produced for it (usage)."""
+
+    tokens: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    text: str
+    finish_reason: str  # "stop" (EOS or stop string) or "length"
+    generated: int
+    alternatives: TokenScores | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class JobResult:
+    choices: tuple[Choice, ...]
+    prompt_scores: TokenScores | None = None
+
+
+def batch_key(sampling: Sampling, max_tokens: int) -> tuple:
+    """Jobs with equal keys can share one sampler call (and one compiled program width)."""
+    if max_tokens == 0:
+        return ("score",)
+    return ("generate", sampling.normalized(), bucket(max_tokens))
+
+
+def _cut_at_stop(model: ServedModel, ids: list[int], stop: tuple[str, ...]):
+    """(ids, text, stopped): the shortest prefix whose text holds a stop string, its text cut
+    before that string; or everything when no stop string occurs."""
+    text = model.decode(ids)
+    if not stop or not any(s in text for s in stop):
+        return ids, text, False
+    lo, hi = 1, len(ids)  # smallest k whose decoded prefix holds a stop string
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if any(s in model.decode(ids[:mid]) for s in stop):
+            hi = mid
+        else:
+            lo = mid + 1
+    text = model.decode(ids[:lo])
+    cut = min(text.find(s) for s in stop if s in text)
+    return ids[:lo], text[:cut], True
+
+
+def _choice(model: ServedModel, job: Job, tokens, logprobs, length, finished) -> Choice:
+    length, finished = int(length), bool(finished)
+    if length > job.max_tokens:  # the batch ran longer than this job asked for
+        length, finished = job.max_tokens, False
+    keep = length - 1 if finished else length  # the EOS is not part of the text
+    ids = [int(t) for t in tokens[:keep]]
+    ids, text, stopped = _cut_at_stop(model, ids, job.stop)
+    lps = tuple(float(x) for x in logprobs[: len(ids)])
+    reason = "stop" if finished or stopped else "length"
+    return Choice(tuple(ids), lps, text, reason, length)
+
+
+def _sample(model: ServedModel, sampling: Sampling, jobs: list[Job]):
+    options = SamplingParams(
+        max_new_tokens=max(j.max_tokens for j in jobs),
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,
+        stop_ids=model.stop_ids,
+        num_samples=sampling.n,
+    )
+    keys = None if options.greedy else jnp.stack([jax.random.key(j.seed) for j in jobs])
+    return generate(
+        model.params,
+        model.cfg,
+        [list(j.prompt) for j in jobs],
+        options,
+        keys=keys,
+        pad_id=model.pad_id,
+    )
+
+
+def _slice(s: TokenScores, lo: int, hi: int, k: int) -> TokenScores:
+    return TokenScores(
+        s.logprobs[lo:hi], s.ranks[lo:hi], s.top_logprobs[lo:hi, :k], s.top_ids[lo:hi, :k]
+    )
+
+
+def run_batch(model: ServedModel, key: tuple, sampling: Sampling | None, jobs: list[Job]):
+    """Results of `jobs` (all with `batch_key` == key), in order."""
+    n = sampling.n if sampling is not None else 1
+    if key[0] == "score":
+        choices = [() for _ in jobs]
+    else:
+        out = _sample(model, sampling, jobs)
+        choices = []
+        for i, job in enumerate(jobs):
+            rows = range(i * n, (i + 1) * n)
+            choices.append(
+                tuple(
+                    _choice(
+                        model,
+                        job,
+                        out.tokens[r],
+                        out.logprobs_raw[r],
+                        out.lengths[r],
+                        out.finished[r],
+                    )
+                    for r in rows
+                )
+            )
+    # One scoring pass for every sequence that wants alternatives or prompt log-probs.
+    wanted = []  # (job index, choice index or None for the prompt, k)
+    for i, job in enumerate(jobs):
+        if job.prompt_scores is not None:
+            wanted.append((i, None, job.prompt_scores))
+        if job.alternatives:
+            wanted += [(i, c, job.alternatives) for c in range(len(choices[i]))]
+    scored = {}
+    if wanted:
+        seqs = [
+            list(jobs[i].prompt) + ([] if c is None else list(choices[i][c].tokens))
+            for i, c, _ in wanted
+        ]
+        k = max(w[2] for w in wanted)
+        for (i, c, kk), s in zip(
+            wanted, score_sequences(model.params, model.cfg, seqs, k, model.pad_id), strict=True
+        ):
+            p = len(jobs[i].prompt)
+            scored[i, c] = _slice(s, 0, p, kk) if c is None else _slice(s, p, len(s.logprobs), kk)
+    results = []
+    for i, _ in enumerate(jobs):
+        cs = tuple(
+            dataclasses.replace(ch, alternatives=scored.get((i, c)))
+            for c, ch in enumerate(choices[i])
+        )
+        results.append(JobResult(cs, scored.get((i, None))))
+    return results
+
+
+def warm_up(model: ServedModel, max_tokens: int = 16) -> None:
+    """Compile the sampler for a short prompt (greedy and sampled) before the first request."""
+    job = Job(prompt=tuple(model.encode("Hello")) or (0,), max_tokens=max_tokens, seed=0)
+    for temperature in (0.0, 1.0):
+        sampling = Sampling(temperature, 1.0, 0, 1)
+        run_batch(model, batch_key(sampling, max_tokens), sampling, [job])
