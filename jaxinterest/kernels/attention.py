@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinterest.kernels import build
-from jaxinterest.models.qwen2.model import rope
+from jaxinterest.models.qwen2 import attend, attention_bias, rope, split_qkv
 
 TARGET = "jaxinterest_decode_attention"
 MAX_HEAD_DIM = 256
@@ -41,14 +41,6 @@ def unsupported_reason(head_dim: int, dtype) -> str | None:
     if not kernel_available():
         return build.status()
     return None
-
-
-def _split(qkv, heads: int, kv_heads: int, head_dim: int):
-    r = qkv.shape[0]
-    q = qkv[:, : heads * head_dim].reshape(r, heads, head_dim)
-    k = qkv[:, heads * head_dim : (heads + kv_heads) * head_dim].reshape(r, kv_heads, head_dim)
-    v = qkv[:, (heads + kv_heads) * head_dim :].reshape(r, kv_heads, head_dim)
-    return q, k, v
 
 
 def _check(qkv, cos, sin, keys, values, lo, heads: int, kv_heads: int) -> None:
@@ -95,21 +87,19 @@ def decode_attention(qkv, cos, sin, keys, values, lo, slot, *, heads: int, kv_he
 
 
 def decode_attention_reference(qkv, cos, sin, keys, values, lo, slot, *, heads: int, kv_heads: int):
-    """What `decode_attention` computes, in jnp (float32 softmax)."""
+    """What `decode_attention` computes, stated with the model's own RoPE and attention
+    (`models.qwen2.attend`, float32 softmax) in the kernel's cache layout."""
     _check(qkv, cos, sin, keys, values, lo, heads, kv_heads)
     r, _, s, h = keys.shape
-    q, k, v = _split(qkv, heads, kv_heads, h)
+    q, k, v = split_qkv(qkv, heads, kv_heads, h)  # [R, N, H], [R, K, H], [R, K, H]
     tables = (cos[:, None, :], sin[:, None, :])
     q, k = rope(q, tables), rope(k, tables)
     keys = jax.lax.dynamic_update_slice(keys, k[:, :, None].astype(keys.dtype), (0, 0, slot, 0))
     values = jax.lax.dynamic_update_slice(
         values, v[:, :, None].astype(values.dtype), (0, 0, slot, 0)
     )
-    q = q.reshape(r, kv_heads, heads // kv_heads, h)
-    scores = jnp.einsum("rkgh,rksh->rkgs", q, keys, preferred_element_type=jnp.float32) * h**-0.5
-    first = jnp.clip(lo, 0, slot)[:, None]
-    seen = (jnp.arange(s)[None, :] >= first) & (jnp.arange(s)[None, :] <= slot)  # [R, S]
-    scores = jnp.where(seen[:, None, None, :], scores, -jnp.inf)
-    probs = jax.nn.softmax(scores, axis=-1)
-    out = jnp.einsum("rkgs,rksh->rkgh", probs, values.astype(jnp.float32))
+    valid = jnp.arange(s)[None, :] >= jnp.clip(lo, 0, slot)[:, None]  # [R, S]; attend caps at slot
+    bias = attention_bias(jnp.full((r, 1), slot), valid)  # [R, 1, 1, 1, S]
+    to_bskh = (0, 2, 1, 3)  # [R, K, S, H] -> [R, S, K, H]
+    out = attend(q[:, None], keys.transpose(to_bskh), values.transpose(to_bskh), bias)
     return out.reshape(r, heads * h).astype(qkv.dtype), keys, values

@@ -31,10 +31,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxinterest import kernels
-from jaxinterest.models.qwen2 import Qwen2Config
-from jaxinterest.models.qwen2.model import rms_norm, rope, rope_tables
-
-_MASKED = -1e30  # as in model.py: finite, so a fully masked row cannot produce NaN
+from jaxinterest.models.qwen2 import (
+    Qwen2Config,
+    attend_decode,
+    attention_bias,
+    fuse_qkv,
+    rms_norm,
+    rope,
+    rope_tables,
+    split_qkv,
+)
 
 BACKENDS = ("kernel", "xla")
 
@@ -53,19 +59,16 @@ def prepare(params, cfg: Qwen2Config, backend: str = "xla") -> dict:
     n, d = cfg.num_layers, cfg.hidden_size
     for i in range(n):
         lp = jax.tree.map(lambda a, i=i: a[i], stacked)
-        qkv = [lp[name]["kernel"].reshape(d, -1) for name in ("q", "k", "v")]
         layer = {
             "attn_norm": lp["attn_norm"]["scale"],
             "mlp_norm": lp["mlp_norm"]["scale"],
-            "qkv": pack(jnp.concatenate(qkv, axis=1)),
+            "qkv": pack(fuse_qkv(*(lp[name]["kernel"] for name in ("q", "k", "v")))),
             "o": pack(lp["o"]["kernel"].reshape(-1, d)),
             "gate_up": pack(jnp.concatenate([lp["gate"]["kernel"], lp["up"]["kernel"]], axis=1)),
             "down": pack(lp["down"]["kernel"]),
         }
         if cfg.qkv_bias:
-            layer["qkv_bias"] = jnp.concatenate(
-                [lp[name]["bias"].reshape(-1) for name in ("q", "k", "v")]
-            )
+            layer["qkv_bias"] = fuse_qkv(*(lp[name]["bias"] for name in ("q", "k", "v")))
         layers.append(layer)
     head = params["embed"]["embedding"].T if cfg.tie_embeddings else params["lm_head"]["kernel"]
     return {
@@ -99,24 +102,17 @@ def caches_from_stacked(stacked: dict, backend: str) -> tuple:
 
 
 def _attend_xla(qkv, tables, cache_k, cache_v, slot, kv_valid, cfg: Qwen2Config):
-    r, n, k_heads, h = qkv.shape[0], cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
-    q = qkv[:, : n * h].reshape(r, 1, n, h)
-    k = qkv[:, n * h : (n + k_heads) * h].reshape(r, 1, k_heads, h)
-    v = qkv[:, (n + k_heads) * h :].reshape(r, k_heads, 1, h)
+    r, k_heads, h = qkv.shape[0], cfg.num_kv_heads, cfg.head_dim
+    q, k, v = split_qkv(qkv, cfg.num_heads, k_heads, h)  # [R, N, H], [R, K, H], [R, K, H]
+    tables = tuple(t[:, 0] for t in tables)  # [R, 1, H]
     q, k = rope(q, tables), rope(k, tables)
     # New key [R, K, H, 1] and value [R, K, 1, H] written at `slot` in place.
-    k = k.reshape(r, k_heads, h, 1)
+    k, v = k[..., None], v[:, :, None]
     cache_k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), (0, 0, 0, slot))
     cache_v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), (0, 0, slot, 0))
-    s = jnp.arange(kv_valid.shape[1])
-    bias = jnp.where(kv_valid & (s[None, :] <= slot), 0.0, _MASKED)[:, None, None, :]  # R11S
-    q = q.reshape(r, k_heads, n // k_heads, h).astype(jnp.float32)  # [R, K, G, H]
-    keys = cache_k.astype(jnp.float32)[:, :, None]  # [R, K, 1, H, S]
-    scores = jnp.sum(q[..., None] * keys, axis=3)  # [R, K, G, S]
-    probs = jax.nn.softmax(scores * (h**-0.5) + bias, axis=-1)
-    values = cache_v.astype(jnp.float32)[:, :, None]  # [R, K, 1, S, H]
-    out = jnp.sum(probs[..., None] * values, axis=3)  # [R, K, G, H]
-    return out.reshape(r, n * h).astype(qkv.dtype), cache_k, cache_v
+    bias = attention_bias(jnp.full((r, 1), slot), kv_valid)  # [R, 1, 1, 1, S]
+    out = attend_decode(q, cache_k, cache_v, bias)  # [R, N, H]
+    return out.reshape(r, -1), cache_k, cache_v
 
 
 def decode_step(dp, caches, tokens, positions, slot, kv_valid, lo, cfg: Qwen2Config, backend):

@@ -10,7 +10,8 @@ layers run under `lax.scan`, so compile time does not grow with depth.
 
 Numerics follow HF transformers' Qwen2: RMSNorm statistics in float32, the norm weight applied
 in the activation dtype; RoPE angles in float32 (bf16 positions would alias beyond 256);
-attention softmax in float32; logits returned in float32.
+attention softmax in float32; logits returned in float32. The norm and RoPE live in
+`layers.py`, attention and its mask in `attention.py` (shared with the decode step).
 """
 
 from __future__ import annotations
@@ -18,20 +19,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxinterest.models.qwen2.attention import attend, attention_bias
 from jaxinterest.models.qwen2.config import Qwen2Config
+from jaxinterest.models.qwen2.layers import rms_norm, rope, rope_tables, wide
 
 Params = dict
-
-
-def _wide(dtype) -> jnp.dtype:
-    """At least float32: the precision for norms, softmax and logits (float64 stays float64,
-    which lets tests compare against a float64 reference)."""
-    return jnp.promote_types(dtype, jnp.float32)
-
-
-# A large finite negative instead of -inf: a fully masked row (a pad query) then softmaxes to a
-# uniform distribution instead of NaN, and NaN cannot leak into gradients.
-_MASKED = -1e30
 
 
 def param_axes(cfg: Qwen2Config) -> Params:
@@ -110,42 +102,6 @@ def init_params(cfg: Qwen2Config, key: jax.Array, dtype=jnp.float32) -> Params:
     return jax.tree.unflatten(treedef, out)
 
 
-def rms_norm(x: jax.Array, scale: jax.Array, eps: float) -> jax.Array:
-    """RMSNorm with float32 statistics; the weight multiplies in the input dtype, as HF does."""
-    x32 = x.astype(_wide(x.dtype))
-    normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + eps)
-    return scale * normed.astype(x.dtype)
-
-
-def rope_tables(positions: jax.Array, head_dim: int, theta: float, dtype) -> tuple:
-    """cos and sin tables [B, T, 1, H] for the rotate-half RoPE layout, computed in float32
-    (bf16 positions would alias beyond 256) and cast to the activation dtype."""
-    wide = _wide(dtype)
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=wide) / head_dim))
-    angles = positions.astype(wide)[..., None] * inv_freq  # [B, T, H/2]
-    angles = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]  # [B, T, 1, H]
-    return jnp.cos(angles).astype(dtype), jnp.sin(angles).astype(dtype)
-
-
-def rope(x: jax.Array, tables: tuple) -> jax.Array:
-    """Applies rotary embedding to x [B, T, heads, H] with tables from `rope_tables`."""
-    cos, sin = tables
-    h = x.shape[-1]
-    x1, x2 = x[..., : h // 2], x[..., h // 2 :]
-    return x * cos + jnp.concatenate([-x2, x1], axis=-1) * sin
-
-
-def attention_bias(q_slots: jax.Array, kv_valid: jax.Array) -> jax.Array:
-    """Additive attention bias [B, 1, 1, T, S] from causal order and key validity.
-
-    q_slots: [B, T] cache slot (or index) of each query token; a query sees keys at slots
-    <= its own. kv_valid: [B, S] bool, keys that hold real tokens.
-    """
-    s = jnp.arange(kv_valid.shape[1])
-    allowed = (s[None, None, :] <= q_slots[:, :, None]) & kv_valid[:, None, :]  # [B, T, S]
-    return jnp.where(allowed, 0.0, _MASKED)[:, None, None, :, :].astype(jnp.float32)
-
-
 def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
     """One attention block. Returns (output [B, T, D], updated (k, v) cache or None)."""
     q = jnp.einsum("btd,dnh->btnh", x, lp["q"]["kernel"])
@@ -161,13 +117,7 @@ def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
         v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), start)
         kv_cache = (k, v)
         k, v = k.astype(x.dtype), v.astype(x.dtype)
-    b, t = x.shape[:2]
-    groups = cfg.num_heads // cfg.num_kv_heads
-    q = q.reshape(b, t, cfg.num_kv_heads, groups, cfg.head_dim)  # [B, T, K, G, H]
-    scores = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=_wide(q.dtype))
-    scores = scores * (cfg.head_dim**-0.5) + bias  # [B, K, G, T, S]
-    probs = jax.nn.softmax(scores, axis=-1).astype(x.dtype)
-    out = jnp.einsum("bkgts,bskh->btkgh", probs, v).reshape(b, t, cfg.num_heads, cfg.head_dim)
+    out = attend(q, k, v, bias)  # [B, T, N, H]
     return jnp.einsum("btnh,nhd->btd", out, lp["o"]["kernel"]), kv_cache
 
 
@@ -201,13 +151,13 @@ def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, writ
 
 def logits_from_hidden(params: Params, hidden: jax.Array, cfg: Qwen2Config) -> jax.Array:
     """[B, T, D] final hidden -> [B, T, V] float32 logits (tied or untied head)."""
-    wide = _wide(hidden.dtype)
+    wide_dtype = wide(hidden.dtype)
     if cfg.tie_embeddings:
         return jnp.einsum(
-            "btd,vd->btv", hidden, params["embed"]["embedding"], preferred_element_type=wide
+            "btd,vd->btv", hidden, params["embed"]["embedding"], preferred_element_type=wide_dtype
         )
     return jnp.einsum(
-        "btd,dv->btv", hidden, params["lm_head"]["kernel"], preferred_element_type=wide
+        "btd,dv->btv", hidden, params["lm_head"]["kernel"], preferred_element_type=wide_dtype
     )
 
 
