@@ -202,7 +202,7 @@ def test_sft_loss_is_token_cross_entropy():
     logp = np.take_along_axis(np_log_softmax(logits), targets[..., None], -1)[..., 0]
     loss, aux = sft_loss(logp.astype(np.float32), mask)
     assert float(loss) == pytest.approx(want, rel=1e-6)
-    assert float(aux["tokens"]) == mask.sum()
+    assert float(aux["weight"]) == mask.sum()
 
 
 def test_reverse_kl_exact_over_vocabulary():

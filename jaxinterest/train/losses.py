@@ -132,13 +132,13 @@ def sft_loss(logp: jax.Array, mask: jax.Array) -> tuple[jax.Array, dict]:
     """Masked token cross-entropy: -mean of logp over target tokens.
 
     logp: [B, T] log-prob of each target token (e.g. `policy_logprobs`); mask: [B, T].
-    aux: tokens (target-token count) and weight (= tokens, so gradient accumulation over
-    micro-batches weighs every target token equally, as one big batch would).
+    aux: weight = the target-token count, so that gradient accumulation over micro-batches
+    weighs every target token equally, as one big batch would (see `train.step`).
     """
     mask = jnp.asarray(mask).astype(bool)
     n = jnp.sum(mask).astype(jnp.float32)
     loss = -jnp.sum(jnp.where(mask, _f32(logp), 0.0)) / jnp.maximum(n, 1.0)
-    return loss, {"tokens": n, "weight": n}
+    return loss, {"weight": n}
 
 
 def reverse_kl(student_logits: jax.Array, teacher_logits: jax.Array, mask: jax.Array) -> jax.Array:
