@@ -185,6 +185,7 @@ def summarise(out: Path, cfg, seconds: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from jaxinterest.data.io import load_world
     from jaxinterest.data.prompts import PromptConfig
     from jaxinterest.rewards import build_rewards
 
@@ -193,17 +194,19 @@ def run(args: argparse.Namespace) -> int:
     rows = read_completions(args.completions)
     out = Path(args.out)
     done = _done_lines(out, rows) if args.resume else 0
-    model = build_rewards(
-        args.world, cfg, clean_fn=_clean_fn(args), tokenizer=_tokenizer(args.tokenizer),
-        prompt_cfg=PromptConfig(max_prompt_tokens=args.max_prompt_tokens), progress=True,
-    )  # fmt: skip
-    unknown = [(n, u) for n, u, _ in rows if u not in model.views]
+    world = load_world(args.world, parts=("news", "events", "users"))
+    known = set(world.users.column("user_id").to_pylist())
+    unknown = [(n, u) for n, u, _ in rows if u not in known]
     if unknown and args.unknown_users == "raise":
         n, u = unknown[0]
         raise KeyError(
             f"{args.completions} line {n}: user_id {u!r} is not in the world "
             f"({len(unknown)} unknown; --unknown-users floor scores them at the floor)"
         )
+    model = build_rewards(
+        world, cfg, clean_fn=_clean_fn(args), tokenizer=_tokenizer(args.tokenizer),
+        prompt_cfg=PromptConfig(max_prompt_tokens=args.max_prompt_tokens), progress=True,
+    )  # fmt: skip
     t_build = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     if done:  # drop a torn last line before appending
