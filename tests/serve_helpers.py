@@ -4,12 +4,6 @@ subprocess on a free loopback port, and the library-side reference for its outpu
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import jax
@@ -25,57 +19,13 @@ def export_tiny(out: Path, preset: str = "tiny-1m", seed: int = 0) -> Path:
     return out
 
 
-class Server:
-    """`jaxinterest serve` in a subprocess; `url` once it printed its port."""
+def start_server(checkpoint: Path, *extra: str):
+    """`jaxinterest serve` on a free loopback port, one CPU device as a user runs it."""
+    from jaxinterest.serve import launch
 
-    def __init__(self, checkpoint: Path, *extra: str, timeout: float = 180.0):
-        env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
-        env.pop("XLA_FLAGS", None)  # one device, as a user runs it
-        cmd = [
-            sys.executable,
-            "-m",
-            "jaxinterest.cli",
-            "serve",
-            "--checkpoint",
-            str(checkpoint),
-            "--port",
-            "0",
-            *extra,
-        ]
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        self.lines: list[str] = []
-        deadline = time.monotonic() + timeout
-        self.url = None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            m = re.search(r"listening on (http://\S+)", line)
-            if m:
-                self.url = m.group(1)
-                break
-        if self.url is None:
-            self.proc.kill()
-            raise RuntimeError("server did not start:\n" + "".join(self.lines))
-        # keep draining the output so the pipe never blocks the server
-        self._drain = threading.Thread(target=self._read, daemon=True)
-        self._drain.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    env.pop("XLA_FLAGS", None)
+    return launch.ours(checkpoint, *extra, env=env)
 
 
 def library_choices(

@@ -19,7 +19,7 @@ import pytest
 import transformers
 
 from jaxinterest.models.qwen2 import load_hf
-from tests.serve_helpers import Server, export_tiny, forward_logprobs, library_choices
+from tests.serve_helpers import export_tiny, forward_logprobs, library_choices, start_server
 
 LP_TOL = 1e-5  # different batch / padding widths reorder float32 sums (see serve/worker.py)
 # uvicorn finishes in-flight requests, shuts the app down, then re-raises the signal it caught
@@ -39,7 +39,9 @@ def reference(ckpt):
 
 @pytest.fixture(scope="module")
 def server(ckpt):
-    srv = Server(ckpt, "--max-wait-ms", "50", "--max-body-bytes", "4096", "--max-tokens", "64")
+    srv = start_server(
+        ckpt, "--max-wait-ms", "50", "--max-body-bytes", "4096", "--max-tokens", "64"
+    )
     yield srv
     assert srv.stop() in GRACEFUL, "".join(srv.lines)
 

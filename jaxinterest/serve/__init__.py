@@ -5,11 +5,13 @@ serve_forever(app, host, port)   uvicorn on 127.0.0.1 by default, graceful shutd
 load_served_model(checkpoint | preset) -> ServedModel (config, params, tokenizer, name)
 export_hf(model, out)            HF directory for transformers and vLLM
 user_interests(...)              the paper's serving path: users -> queries -> articles
+launch.ours / launch.vllm        a server subprocess on a loopback port (tests, bench)
 """
 
 from jaxinterest.serve.app import build_app
 from jaxinterest.serve.batcher import Batcher, Overloaded
 from jaxinterest.serve.export import export_hf
+from jaxinterest.serve.interests import InterestsConfig, user_interests
 from jaxinterest.serve.model import ServedModel, load_served_model, pad_id, stop_ids
 from jaxinterest.serve.protocol import Limits, Request, RequestError, Sampling
 from jaxinterest.serve.server import run as serve_forever
@@ -17,6 +19,7 @@ from jaxinterest.serve.worker import Job, batch_key, run_batch, warm_up
 
 __all__ = [
     "Batcher",
+    "InterestsConfig",
     "Job",
     "Limits",
     "Overloaded",
@@ -32,5 +35,6 @@ __all__ = [
     "run_batch",
     "serve_forever",
     "stop_ids",
+    "user_interests",
     "warm_up",
 ]

@@ -24,6 +24,8 @@ from jaxinterest.serve.model import ServedModel
 from jaxinterest.serve.protocol import Sampling
 from jaxinterest.serve.scoring import TokenScores, score_sequences
 
+PREFILL_ROWS = 1 << 16
+
 
 @dataclasses.dataclass(frozen=True)
 class Job:
@@ -110,6 +112,9 @@ def _sample(model: ServedModel, sampling: Sampling, jobs: list[Job]):
         options,
         keys=keys,
         pad_id=model.pad_id,
+        # One prefill group per call: batches of varying make-up then need fewer distinct
+        # compiled shapes (a group per 16 prompts multiplies the assemble programs).
+        prefill_rows=PREFILL_ROWS,
     )
 
 

