@@ -32,7 +32,7 @@ def world_dir(tmp_path_factory):
 def test_same_seed_same_bytes_different_seed_different(tmp_path, world_dir):
     generate_world(make_config("tiny", seed=3), tmp_path / "a", progress=False)
     assert _digest(tmp_path / "a") == _digest(world_dir)
-    assert len(_digest(world_dir)) == 7  # 5 files + 2 oracle files
+    assert len(_digest(world_dir)) == 8  # 5 files + report.json + 2 oracle files
     generate_world(make_config("tiny", seed=4), tmp_path / "b", progress=False)
     da, db = _digest(tmp_path / "a"), _digest(tmp_path / "b")
     assert all(da[k] != db[k] for k in da)

@@ -134,6 +134,12 @@ def with_home(space: Space, sub: np.ndarray, ent: np.ndarray, rate: float, u: np
     return np.where((ent >= 0) & (u < rate), space.entity_home[np.maximum(ent, 0)], sub)
 
 
+def within_groups(weights: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """weights [I] renormalised to sum to 1 inside each group (owner [I], sorted ascending)."""
+    totals = np.bincount(owner, weights=weights)
+    return weights / totals[owner]
+
+
 def sample_within(groups: np.ndarray, pop: np.ndarray, owner: np.ndarray, u: np.ndarray):
     """Vectorised weighted choice of an item inside a group.
 

@@ -30,8 +30,10 @@ from jaxinterest.data.schema import (
     USERS_SCHEMA,
 )
 from jaxinterest.data.surfaces import Pools
-from jaxinterest.data.world_events import EVENT_KINDS, Context, make_chunk
+from jaxinterest.data.world_context import Context
+from jaxinterest.data.world_events import EVENT_KINDS, make_chunk
 from jaxinterest.data.world_news import make_news
+from jaxinterest.data.world_report import WorldReport, write_report
 from jaxinterest.data.world_test_week import make_test_clicks
 from jaxinterest.data.world_users import DAY, interests_table, make_users
 
@@ -55,6 +57,7 @@ class WorldConfig:
     raw_cap: int = 400  # raw events per domain before truncation are capped (bounds memory)
     count_sigma: float = 0.6  # log-normal spread of user activity
     noise_rate: float = 0.3  # share of raw search/browse events that are noise
+    search_noise_scale: float = 1.5  # search noise rate = noise_rate * this (partly transactional)
     click_noise_scale: float = 0.25  # click noise rate = noise_rate * this (utility articles)
     hard_noise_rate: float = 0.25  # share of noise that names one of the user's entities
     popular_click_rate: float = 0.1  # training clicks on popular articles outside interests
@@ -64,11 +67,14 @@ class WorldConfig:
     drift: float = 0.3  # share of interests that fade during training or emerge late
     min_interests: int = 2
     domain_shape: float = 0.7  # gamma shape of per-domain interest visibility (lower = more skew)
-    topic_only_rate: float = 0.15  # interests with no entity
+    topic_only_rate: float = 0.08  # interests with no entity
     explore: float = 0.2  # events on a neighbouring entity / sub-topic of the same category
+    test_explore: float = 0.05  # wandering of test-week clicks
+    interest_pop_power: float = 0.3  # interest entities ~ entity popularity ** power (1 = news)
+    search_blind_rate: float = 0.6  # interests never searched (only browsed / clicked)
     typo_rate: float = 0.08
     test_clicks_mean: float = 6.0
-    test_popular_rate: float = 0.2
+    test_popular_rate: float = 0.1
     test_daily_rate: float = 0.05
     valid_fraction: float = 0.1
     train_days: int = 30
@@ -104,6 +110,7 @@ def check_config(cfg: WorldConfig) -> WorldConfig:
         ("chunk_users", cfg.chunk_users >= 1, "must be >= 1"),
         ("test_clicks_mean", cfg.test_clicks_mean >= 1, "must be >= 1"),
         ("domain_shape", cfg.domain_shape > 0, "must be > 0"),
+        ("interest_pop_power", cfg.interest_pop_power >= 0, "must be >= 0"),
         ("min_interests", 1 <= cfg.min_interests <= 6, "must be in [1, 6]"),
     )
     rates = (
@@ -114,6 +121,8 @@ def check_config(cfg: WorldConfig) -> WorldConfig:
         "drift",
         "topic_only_rate",
         "explore",
+        "test_explore",
+        "search_blind_rate",
         "typo_rate",
         "test_popular_rate",
         "test_daily_rate",
@@ -125,6 +134,11 @@ def check_config(cfg: WorldConfig) -> WorldConfig:
             "popular_click_rate",
             cfg.noise_rate * cfg.click_noise_scale + cfg.popular_click_rate <= 1,
             "click noise + popular clicks exceed 1",
+        ),
+        (
+            "search_noise_scale",
+            0 <= cfg.noise_rate * cfg.search_noise_scale <= 1,
+            "noise_rate * search_noise_scale must be in [0, 1]",
         ),
         (
             "test_popular_rate",
@@ -193,12 +207,15 @@ def generate_world(cfg: WorldConfig, out: str | Path, progress: bool = True) -> 
     n_events, n_test, keep_sum = 0, 0, 0
     counts = np.zeros((cfg.n_users, 3), np.int64)
     kind_hist = np.zeros(len(EVENT_KINDS), np.int64)
+    report = WorldReport(cfg.n_users)
     starts = range(0, cfg.n_users, cfg.chunk_users)
     for ci, lo in enumerate(tqdm(starts, desc="world: users", unit="chunk", disable=not progress)):
         hi = min(lo + cfg.chunk_users, cfg.n_users)
         rng = np.random.default_rng([cfg.seed, 606, ci])
         part = make_chunk(ctx, lo, hi, rng)
-        part["test"] = make_test_clicks(ctx, lo, hi, rng)  # same generator, drawn after events
+        # same generator, drawn after events
+        part["test"], provenance = make_test_clicks(ctx, lo, hi, rng)
+        report.add_chunk(lo, part, provenance)
         ev = part["events"]
         ids = pa.array(np.arange(n_events, n_events + len(ev), dtype=np.int64))
         writers["events"].write_table(
@@ -262,4 +279,5 @@ def generate_world(cfg: WorldConfig, out: str | Path, progress: bool = True) -> 
         },
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_report(out, {"generation": report.finish(ctx)})
     return meta

@@ -9,107 +9,18 @@ sub-topic/entity published shortly before the click. Test-week clicks: `world_te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 
-from jaxinterest.data.entities import Space, sample_within
-from jaxinterest.data.noise import NOISE_KINDS, NoisePools, render_browse_noise, render_search_noise
-from jaxinterest.data.surfaces import Pools, render_browse, render_search
-from jaxinterest.data.world_news import News, WindowSampler
-from jaxinterest.data.world_users import DAY, Users
+from jaxinterest.data.entities import sample_within
+from jaxinterest.data.noise import NOISE_KINDS, render_browse_noise, render_search_noise
+from jaxinterest.data.surfaces import render_browse, render_search
+from jaxinterest.data.world_context import Context, choose_slot, explore, fix_time, pick_article
+from jaxinterest.data.world_users import DAY, K_MAX
 
 DOMAINS = ("search", "browse", "click")
 # event kinds in the oracle file: interest events, popularity clicks, then the noise kinds
 EVENT_KINDS = ("interest", "popular") + NOISE_KINDS
-
-
-@dataclass
-class Context:
-    cfg: object  # WorldConfig
-    space: Space
-    pools: Pools
-    noise: NoisePools
-    news: News
-    users: Users
-    train_start: int
-    train_end: int
-    test_start: int
-    test_end: int
-    by_entity: WindowSampler = None
-    by_sub: WindowSampler = None
-    by_all: WindowSampler = None
-    utility: WindowSampler = None
-
-    def __post_init__(self):
-        n = self.news
-        self.titles = n.table.column("title").combine_chunks()
-        self.news_ids = n.table.column("news_id").combine_chunks()
-        ones = np.ones(len(n.published), bool)
-        # inside an interest, popularity matters less than on the front page: flatter weights
-        flat = np.sqrt(n.pop)
-        self.by_entity = WindowSampler(n.entity, n.published, flat, self.train_start, ones)
-        self.by_sub = WindowSampler(n.sub, n.published, flat, self.train_start, ones)
-        content = n.sub >= 0
-        self.by_all = WindowSampler(
-            np.where(content, 0, -1), n.published, n.pop, self.train_start, ones
-        )
-        self.utility = WindowSampler(
-            np.where(content, -1, 0), n.published, n.pop, self.train_start, ones
-        )
-
-
-def _explore(ctx: Context, sub, ent, rng):
-    """With prob cfg.explore move to another entity / sub-topic of the same category."""
-    sp, n = ctx.space, len(sub)
-    cat = sp.sub_category[sub]
-    new_ent = sample_within(cat, sp.entity_pop, sp.entity_category, rng.random(n))
-    new_sub = sample_within(cat, sp.sub_pop, sp.sub_category, rng.random(n))
-    ent = np.where((ent >= 0) & (rng.random(n) < ctx.cfg.explore), new_ent, ent)
-    sub = np.where(rng.random(n) < ctx.cfg.explore / 2, new_sub, sub)
-    return sub.astype(np.int64), ent.astype(np.int64)
-
-
-def _pick_article(ctx: Context, sub, ent, t, lo_bound, rng, recent=3 * DAY):
-    """Article for interest clicks: same entity recently, else same sub-topic, else anything."""
-    n = len(t)
-    pick = ctx.by_entity.sample(ent, np.maximum(t - recent, lo_bound), t, rng.random(n))
-    miss = pick < 0
-    pick[miss] = ctx.by_sub.sample(
-        sub[miss], np.maximum(t[miss] - 2 * DAY, lo_bound), t[miss], rng.random(miss.sum())
-    )
-    miss = pick < 0
-    pick[miss] = ctx.by_sub.sample(
-        sub[miss], np.full(miss.sum(), lo_bound), t[miss], rng.random(miss.sum())
-    )
-    miss = pick < 0
-    pick[miss] = ctx.by_all.sample(
-        np.zeros(miss.sum()), np.full(miss.sum(), lo_bound), t[miss], rng.random(miss.sum())
-    )
-    return pick
-
-
-def _fix_time(ctx: Context, pick, t, lo_bound, hi_bound, rng):
-    """Any article (and never one published after the click: bump the click time instead)."""
-    miss = pick < 0
-    if miss.any():
-        pick[miss] = ctx.by_all.sample(
-            np.zeros(miss.sum()),
-            np.full(miss.sum(), lo_bound),
-            np.full(miss.sum(), hi_bound - 120),
-            rng.random(miss.sum()),
-        )
-    return pick, np.minimum(np.maximum(t, ctx.news.published[pick] + 60), hi_bound - 1)
-
-
-def _slot(weights: np.ndarray, user: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Weighted interest slot per event. weights: [n_users, K] rows summing to 1; user, u: [m]."""
-    cw = np.cumsum(weights, 1)
-    k = weights.shape[1]
-    key = (np.arange(len(weights))[:, None] + cw / cw[:, -1:]).ravel()  # sorted: row + cum share
-    pos = np.searchsorted(key, user + u * (1 - 1e-12), side="right")
-    return np.clip(pos - user * k, 0, k - 1)
 
 
 def _gather(n: int, parts: list[tuple[np.ndarray, pa.Array]], order: np.ndarray) -> pa.Array:
@@ -124,7 +35,7 @@ def _gather(n: int, parts: list[tuple[np.ndarray, pa.Array]], order: np.ndarray)
 def _noise_entity(ctx: Context, gu: np.ndarray, rng) -> np.ndarray:
     """Entity for hard noise rows (one of the user's interest entities), else -1."""
     us, sp, n = ctx.users, ctx.space, len(gu)
-    slot = _slot(us.weight, gu, rng.random(n))
+    slot = choose_slot(us.weight, gu, rng.random(n))
     ent = us.entity[gu, slot].astype(np.int64)
     cat = sp.sub_category[us.sub[gu, slot]]
     fill = sample_within(cat, sp.entity_pop, sp.entity_category, rng.random(n))
@@ -140,7 +51,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     user = np.repeat(np.repeat(np.arange(n_u), 3), counts.ravel())
     dom = np.repeat(np.tile(np.arange(3), n_u), counts.ravel())
     m = len(user)
-    noise_p = np.array([cfg.noise_rate, cfg.noise_rate, cfg.noise_rate * cfg.click_noise_scale])
+    noise_p = cfg.noise_rate * np.array([cfg.search_noise_scale, 1.0, cfg.click_noise_scale])
     r = rng.random(m)
     is_noise = r < noise_p[dom]
     is_pop = ~is_noise & (dom == 2) & (r < noise_p[dom] + cfg.popular_click_rate)
@@ -150,7 +61,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     u_slot = rng.random(m)
     for d in range(3):  # each domain sees the interests with its own visibility
         rows = np.flatnonzero(dom == d)
-        slot[rows] = _slot(us.dom_weight[lo:hi, :, d], user[rows], u_slot[rows])
+        slot[rows] = choose_slot(us.dom_weight[lo:hi, :, d], user[rows], u_slot[rows])
     ws = np.where(
         is_int, np.maximum(us.t0[gu, slot], ctx.train_start + 3600), ctx.train_start + 3600
     )
@@ -166,7 +77,12 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     user, dom, gu, slot, t = user[keep], dom[keep], gu[keep], slot[keep], t[keep]
     is_noise, is_pop, is_int = is_noise[keep], is_pop[keep], is_int[keep]
     n = len(user)
-    sub, ent = _explore(ctx, us.sub[gu, slot], us.entity[gu, slot], rng)
+    # what each latent interest showed of itself in each domain (the world report reads this)
+    seen = np.zeros((n_u, K_MAX, 3), np.int64)
+    np.add.at(seen, (user[is_int], slot[is_int], dom[is_int]), 1)
+    first_seen = np.full((n_u, K_MAX), ctx.train_end, np.int64)
+    np.minimum.at(first_seen, (user[is_int], slot[is_int]), t[is_int])
+    sub, ent = explore(ctx, us.sub[gu, slot], us.entity[gu, slot], rng, cfg.explore)
     kind = np.where(is_int, 0, np.where(is_pop, 1, 0)).astype(np.int8)
     text, url, nid = [], [], []
     # search
@@ -193,7 +109,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     # clicks: interest, popular, utility (noise)
     rows = np.flatnonzero(dom == 2)
     rt = t[rows]
-    pick = _pick_article(ctx, sub[rows], ent[rows], rt, ctx.train_start, rng)
+    pick = pick_article(ctx, sub[rows], ent[rows], rt, ctx.train_start, rng)
     pop = is_pop[rows]
     pick[pop] = ctx.by_all.sample(
         np.zeros(pop.sum()),
@@ -209,7 +125,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
         rng.random(noi.sum()),
     )
     kind[rows[noi]] = 2 + NOISE_KINDS.index("daily")
-    pick, t[rows] = _fix_time(ctx, pick, rt, ctx.train_start, ctx.train_end, rng)
+    pick, t[rows] = fix_time(ctx, pick, rt, ctx.train_start, ctx.train_end, rng)
     text.append((rows, ctx.titles.take(pa.array(pick))))
     nid.append((rows, ctx.news_ids.take(pa.array(pick))))
     # final order: user, time, domain (stable)
@@ -231,5 +147,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
         "events": events,
         "labels": labels,
         "train_clicks": clicks,
+        "slot_counts": seen,
+        "slot_first_seen": first_seen,
         "counts": np.stack([np.bincount(user[dom == d], minlength=n_u) for d in range(3)], 1),
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from jaxinterest.data.entities import HOME_RATE, Space, sample_within, with_home
+from jaxinterest.data.entities import HOME_RATE, Space, sample_within, with_home, within_groups
 
 K_MAX = 6
 KINDS = ("stable", "fading", "emerging")
@@ -66,7 +66,10 @@ def make_users(space: Space, cfg, start: int, train_end: int, test_end: int) -> 
     same = rng.random((u, K_MAX)) < 0.3
     cat = np.where(same, cat[:, :1], cat)
     sub = sample_within(cat.ravel(), space.sub_pop, space.sub_category, rng.random(u * K_MAX))
-    ent = sample_within(cat.ravel(), space.entity_pop, space.entity_category, rng.random(u * K_MAX))
+    # People follow the long tail too: interest entities are drawn from a flatter popularity
+    # than the news volume (power < 1), so many interests have a handful of articles a week.
+    ent_pop = within_groups(space.entity_pop**cfg.interest_pop_power, space.entity_category)
+    ent = sample_within(cat.ravel(), ent_pop, space.entity_category, rng.random(u * K_MAX))
     ent = np.where(rng.random(u * K_MAX) < cfg.topic_only_rate, -1, ent)
     sub = with_home(space, sub, ent, HOME_RATE, rng.random(u * K_MAX))
     weight = rng.dirichlet(np.ones(K_MAX), size=u) * used
@@ -74,6 +77,12 @@ def make_users(space: Space, cfg, start: int, train_end: int, test_end: int) -> 
     # Cross-domain: an interest shows more in some domains than others (one user reads about a
     # team but never searches it), so no single domain tells the whole story.
     dom_weight = weight[:, :, None] * rng.gamma(cfg.domain_shape, size=(u, K_MAX, 3))
+    # Search-blind interests: read about and browsed, never searched. Every user keeps at least
+    # one searched interest so the search domain has a source: their lightest one, since people
+    # search for what their feed does not already bring them.
+    blind = used & (rng.random((u, K_MAX)) < cfg.search_blind_rate)
+    blind[np.arange(u), np.argmin(np.where(used, weight, np.inf), 1)] = False
+    dom_weight[:, :, 0] *= ~blind
     dom_weight /= dom_weight.sum(1, keepdims=True)
     r = rng.random((u, K_MAX))
     kind = np.where(r < 1 - cfg.drift, 0, np.where(r < 1 - cfg.drift / 2, 1, 2)).astype(np.int8)
