@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from jaxinterest.clean import KeepLookup, join_labels, render_behaviors, train_classifier
-from jaxinterest.clean.events import column
+from jaxinterest.data.columns import column
 from jaxinterest.data.io import load_noise_labels, load_world
 from jaxinterest.data.prompts import PromptConfig, render_prompt
 from jaxinterest.data.world import generate_world, make_config

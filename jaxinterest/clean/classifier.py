@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from jaxinterest.clean import encoder_clf, ngram
-from jaxinterest.clean.events import check_inputs, column, render_behaviors
+from jaxinterest.clean.events import check_inputs, render_behaviors
+from jaxinterest.data.columns import column
 
 KINDS = ("ngram", "encoder")
 

@@ -30,7 +30,7 @@ from jaxinterest.models.encoder import (
     mean_pool,
 )
 from jaxinterest.models.encoder.load import token_ids
-from jaxinterest.models.encoder.model import _layer  # no public "run layers on hidden" yet
+from jaxinterest.models.encoder.model import encoder_layer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +72,9 @@ def merge_layers(bottom: dict, top: dict) -> dict:
 def top_logits(top, head, hidden, mask, cfg):
     """Logits [B, C] from cached hidden states [B, T, D] through the top layers and the head."""
     key_mask = (mask > 0)[:, None, None, :]
-    x, _ = jax.lax.scan(lambda x, layer: (_layer(x, layer, key_mask, cfg), None), hidden, top)
+    x, _ = jax.lax.scan(
+        lambda x, layer: (encoder_layer(x, layer, key_mask, cfg), None), hidden, top
+    )
     return mean_pool(x, mask) @ head["w"] + head["b"]
 
 

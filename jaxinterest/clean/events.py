@@ -12,20 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jaxinterest.data.columns import column, num_rows
+
 DOMAINS = ("search", "browse", "click")
-
-
-def column(events, name: str) -> list:
-    """One column of a pyarrow Table or a mapping of columns, as a Python list."""
-    try:
-        col = events[name]
-    except (KeyError, TypeError) as err:
-        raise KeyError(f"events table has no column {name!r}") from err
-    return col.to_pylist() if hasattr(col, "to_pylist") else list(col)
-
-
-def num_rows(events) -> int:
-    return events.num_rows if hasattr(events, "num_rows") else len(column(events, "text"))
 
 
 def render_behavior(domain: str, text: str, url: str | None) -> str:

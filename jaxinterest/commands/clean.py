@@ -104,8 +104,8 @@ def _labelled_data(world, labels_t, allow_missing):
     import numpy as np
 
     from jaxinterest.clean import join_labels, render_behaviors
-    from jaxinterest.clean.events import column
     from jaxinterest.clean.splits import group_ids
+    from jaxinterest.data.columns import column
 
     raw = column(world.events, "text")
     ids = column(world.events, "event_id")
@@ -204,7 +204,7 @@ def apply(args) -> dict:
     import pyarrow.parquet as pq
 
     from jaxinterest.clean import load_classifier, render_behaviors
-    from jaxinterest.clean.events import column
+    from jaxinterest.data.columns import column
     from jaxinterest.data.io import load_world
 
     if not args.world:

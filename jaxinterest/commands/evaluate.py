@@ -69,7 +69,7 @@ def _keep_mask(args, world):
     import pyarrow.parquet as pq
 
     from jaxinterest.clean import filter_events, load_classifier
-    from jaxinterest.clean.events import column
+    from jaxinterest.data.columns import column
 
     if args.clean_model:
         # own-searches reads search events only, so only those are classified (the rest are

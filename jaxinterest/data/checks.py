@@ -10,23 +10,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jaxinterest.data.schema import DOMAINS, MAX_EVENTS_PER_DOMAIN, SPLITS, Problems, SchemaError
+from jaxinterest.data.schema import (
+    DOMAINS,
+    MAX_EVENTS_PER_DOMAIN,
+    SPLITS,
+    Problems,
+    SchemaError,
+    to_numpy,
+)
 
 
-def _np(a) -> np.ndarray:
-    if isinstance(a, pa.ChunkedArray):
-        a = a.combine_chunks()
-    return a.to_numpy(zero_copy_only=False)
-
-
-def _dups(col) -> np.ndarray:
+def duplicates(col) -> np.ndarray:
     """[n] bool: True on every repeat of a value seen earlier in the column."""
     if pa.types.is_integer(col.type):
-        v = _np(col)
+        v = to_numpy(col)
         if len(v) < 2 or (np.diff(v) > 0).all():  # strictly increasing ids: no sort needed
             return np.zeros(len(v), bool)
     else:
-        v = _np(pc.dictionary_encode(col).combine_chunks().indices)
+        v = to_numpy(pc.dictionary_encode(col).combine_chunks().indices)
     _, first = np.unique(v, return_index=True)
     mask = np.ones(len(col), bool)
     mask[first] = False
@@ -36,18 +37,18 @@ def _dups(col) -> np.ndarray:
 def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
     dom = t.column("domain")
     probs.add(
-        ~_np(pc.fill_null(pc.is_in(dom, pa.array(DOMAINS)), False)),
+        ~to_numpy(pc.fill_null(pc.is_in(dom, pa.array(DOMAINS)), False)),
         "domain",
         f"unknown domain (allowed: {', '.join(DOMAINS)})",
         lambda r: repr(dom[r].as_py()),
     )
     probs.add(
-        _np(pc.fill_null(pc.equal(t.column("user_id"), ""), False)), "user_id", "empty user id"
+        to_numpy(pc.fill_null(pc.equal(t.column("user_id"), ""), False)), "user_id", "empty user id"
     )
-    click = _np(pc.fill_null(pc.equal(dom, "click"), False))
-    probs.add(click & _np(pc.is_null(t.column("news_id"))), "news_id", "click without news_id")
-    probs.add(_dups(t.column("event_id")), "event_id", "duplicate event_id")
-    ts = np.asarray(_np(t.column("timestamp")), dtype=np.int64)  # no copy when already int64
+    click = to_numpy(pc.fill_null(pc.equal(dom, "click"), False))
+    probs.add(click & to_numpy(pc.is_null(t.column("news_id"))), "news_id", "click without news_id")
+    probs.add(duplicates(t.column("event_id")), "event_id", "duplicate event_id")
+    ts = np.asarray(to_numpy(t.column("timestamp")), dtype=np.int64)  # no copy when already int64
     out = (ts < meta["train_start"]) | (ts >= meta["train_end"])
     probs.add(
         out,
@@ -63,7 +64,7 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
     if len(rows) < len(t):  # copy only when rows were dropped
         u = u.take(pa.array(rows))
     prev_u, next_u = u.slice(0, len(rows) - 1), u.slice(1)
-    back = np.flatnonzero(_np(pc.fill_null(pc.less(next_u, prev_u), False)))
+    back = np.flatnonzero(to_numpy(pc.fill_null(pc.less(next_u, prev_u), False)))
     if len(back):
         raise SchemaError(
             probs.file,
@@ -72,14 +73,16 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
             "events must be sorted by (user_id, timestamp); user ids go backwards "
             "here (sort the file)",
         )
-    same = _np(pc.fill_null(pc.equal(next_u, prev_u), False))
+    same = to_numpy(pc.fill_null(pc.equal(next_u, prev_u), False))
     tk = ts[rows] if len(rows) < len(t) else ts
     bad = np.zeros(len(t), bool)
     bad[rows[1:][same & (tk[1:] < tk[:-1])]] = True
     probs.add(bad, "timestamp", "timestamps out of order within a user", lambda r: str(ts[r]))
     # at most 50 events per (user, domain): rows beyond the most recent 50 are reported
     code = np.cumsum(np.r_[0, ~same], dtype=np.int32)  # user group number per kept row
-    d = _np(pc.index_in(dom.take(pa.array(rows)) if len(rows) < len(t) else dom, pa.array(DOMAINS)))
+    d = to_numpy(
+        pc.index_in(dom.take(pa.array(rows)) if len(rows) < len(t) else dom, pa.array(DOMAINS))
+    )
     d = np.nan_to_num(d.astype(np.float32), nan=3).astype(np.int32)
     g = code.astype(np.int64) * 4 + d
     if np.bincount(g).max() <= MAX_EVENTS_PER_DOMAIN:  # the usual case: no sort needed
@@ -95,22 +98,22 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
 
 def check_users(t: pa.Table, probs: Problems) -> None:
     probs.add(
-        ~_np(pc.fill_null(pc.is_in(t.column("split"), pa.array(SPLITS)), False)),
+        ~to_numpy(pc.fill_null(pc.is_in(t.column("split"), pa.array(SPLITS)), False)),
         "split",
         f"unknown split (allowed: {', '.join(SPLITS)})",
     )
     probs.add(
-        _np(pc.fill_null(pc.equal(t.column("user_id"), ""), False)), "user_id", "empty user id"
+        to_numpy(pc.fill_null(pc.equal(t.column("user_id"), ""), False)), "user_id", "empty user id"
     )
-    probs.add(_dups(t.column("user_id")), "user_id", "duplicate user_id")
+    probs.add(duplicates(t.column("user_id")), "user_id", "duplicate user_id")
 
 
 def check_news(t: pa.Table, probs: Problems) -> None:
-    probs.add(_dups(t.column("news_id")), "news_id", "duplicate news_id")
+    probs.add(duplicates(t.column("news_id")), "news_id", "duplicate news_id")
 
 
 def check_test_clicks(t: pa.Table, probs: Problems, meta: dict) -> None:
-    ts = _np(t.column("timestamp")).astype(np.int64)
+    ts = to_numpy(t.column("timestamp")).astype(np.int64)
     probs.add(
         (ts < meta["test_start"]) | (ts >= meta["test_end"]),
         "timestamp",
@@ -121,20 +124,20 @@ def check_test_clicks(t: pa.Table, probs: Problems, meta: dict) -> None:
 def check_refs(probs: Problems, t: pa.Table, col: str, ref: pa.Array, what: str) -> None:
     """Rows whose `col` value is not among `ref` (nulls are ignored)."""
     v = t.column(col)
-    bad = _np(pc.fill_null(pc.invert(pc.is_in(v, ref)), False)) & ~_np(pc.is_null(v))
+    bad = to_numpy(pc.fill_null(pc.invert(pc.is_in(v, ref)), False)) & ~to_numpy(pc.is_null(v))
     probs.add(bad, col, f"unknown {what}", lambda r: repr(v[r].as_py()))
 
 
 def check_users_have_events(users: pa.Table, probs: Problems, event_users: pa.Array) -> None:
-    bad = ~_np(pc.is_in(users.column("user_id"), event_users))
+    bad = ~to_numpy(pc.is_in(users.column("user_id"), event_users))
     probs.add(bad, "user_id", "user has no events (empty user)")
 
 
 def check_fresh(t: pa.Table, probs: Problems, news: pa.Table, meta: dict) -> None:
     """Test clicks must be on articles published inside the test week (fresh items)."""
-    idx = _np(pc.index_in(t.column("news_id"), news.column("news_id")))
+    idx = to_numpy(pc.index_in(t.column("news_id"), news.column("news_id")))
     ok = ~np.isnan(idx.astype(np.float64))
-    pub = _np(news.column("published")).astype(np.int64)
+    pub = to_numpy(news.column("published")).astype(np.int64)
     p = np.where(ok, pub[np.nan_to_num(idx.astype(np.float64), nan=0).astype(np.int64)], 0)
     bad = ok & ((p < meta["test_start"]) | (p >= meta["test_end"]))
     probs.add(bad, "news_id", "article not published in the test week")

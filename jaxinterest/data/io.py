@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from jaxinterest.data import checks as C
 from jaxinterest.data import schema as S
-from jaxinterest.data.schema import Problems, SchemaError
+from jaxinterest.data.schema import Problems, SchemaError, to_numpy
 
 FILES = {
     "news": "news.parquet",
@@ -45,7 +45,7 @@ class World:
     def user_slices(self) -> tuple[list[str], np.ndarray]:
         """Events are sorted by user: ([n_users] ids, [n_users + 1] row offsets into events)."""
         u = self.events.column("user_id")
-        starts = np.flatnonzero(_np(pc.not_equal(u[1:], u[:-1]))) + 1 if len(u) > 1 else []
+        starts = np.flatnonzero(to_numpy(pc.not_equal(u[1:], u[:-1]))) + 1 if len(u) > 1 else []
         offsets = (
             np.concatenate([[0], starts, [len(u)]]).astype(np.int64)
             if len(u)
@@ -53,10 +53,6 @@ class World:
         )
         ids = u.take(pa.array(offsets[:-1])).to_pylist() if len(u) else []
         return ids, offsets
-
-
-def _np(a) -> np.ndarray:
-    return S._np(a)
 
 
 def load_meta(path: str | Path) -> dict:
@@ -150,7 +146,7 @@ def _read_binary(path: Path) -> tuple[pa.Table, dict[str, np.ndarray]]:
                         mask[lo + i] = True
         if f.type == pa.list_(pa.binary()):
             rows = np.zeros(len(col), bool)
-            rows[_np(pc.list_parent_indices(col))[mask]] = True
+            rows[to_numpy(pc.list_parent_indices(col))[mask]] = True
             mask = rows
         if mask.any():
             bad[f.name] = mask
@@ -236,9 +232,9 @@ def load_noise_labels(path: str | Path, *, on_error: str = "raise") -> pa.Table:
     """oracle/noise_labels.parquet (event_id, keep int8 in {0, 1}, kind). Noise cleaning only."""
     p = Path(path) / "oracle" / "noise_labels.parquet"
     t, probs = _read(p, "noise_labels", on_error)
-    keep = _np(t.column("keep"))
+    keep = to_numpy(t.column("keep"))
     probs.add(~np.isin(keep, (0, 1)), "keep", "keep must be 0 or 1")
-    probs.add(C._dups(t.column("event_id")), "event_id", "duplicate event_id")
+    probs.add(C.duplicates(t.column("event_id")), "event_id", "duplicate event_id")
     if probs.counts:
         for reason, n in sorted(probs.counts.items()):
             print(f"{p}: skipped {n} rows ({reason})", file=sys.stderr)

@@ -161,22 +161,23 @@ def check_rows(table: pa.Table, name: str, probs: Problems) -> None:
     for f in SPECS[name]:
         col = table.column(f.name)
         if not f.nullable:
-            probs.add(_np(pc.is_null(col)), f.name, "null value")
+            probs.add(to_numpy(pc.is_null(col)), f.name, "null value")
         if f.kind == "string" and f.max_chars:
-            long = _np(pc.fill_null(pc.greater(pc.utf8_length(col), f.max_chars), False))
+            long = to_numpy(pc.fill_null(pc.greater(pc.utf8_length(col), f.max_chars), False))
             probs.add(long, f.name, f"string longer than {f.max_chars} characters")
-            nul = _np(pc.fill_null(pc.match_substring(col, "\x00"), False))
+            nul = to_numpy(pc.fill_null(pc.match_substring(col, "\x00"), False))
             probs.add(nul, f.name, "NUL character")
         if f.kind == "list_string" and f.max_chars:
             flat = pc.list_flatten(col)
             long = pc.fill_null(pc.greater(pc.utf8_length(flat), f.max_chars), False)
-            parent = _np(pc.list_parent_indices(col))
+            parent = to_numpy(pc.list_parent_indices(col))
             bad = np.zeros(len(table), bool)
-            bad[parent[_np(long)]] = True
+            bad[parent[to_numpy(long)]] = True
             probs.add(bad, f.name, f"list item longer than {f.max_chars} characters")
 
 
-def _np(a) -> np.ndarray:
+def to_numpy(a) -> np.ndarray:
+    """A pyarrow array or chunked array as numpy (zero-copy where Arrow allows it)."""
     if isinstance(a, pa.ChunkedArray):
         a = a.combine_chunks()
     return a.to_numpy(zero_copy_only=False)

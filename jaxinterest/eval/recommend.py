@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxinterest.clean.events import column
+from jaxinterest.data.columns import column
 from jaxinterest.eval.metrics import metric_names, per_user_metrics, ranking_metrics
 from jaxinterest.retrieval.merge import DEFAULT_METHOD
 

@@ -19,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from jaxinterest.clean.events import column
+from jaxinterest.data.columns import column
 
 RECOMMENDERS = ("own-searches", "popularity", "shuffled-searches")
 

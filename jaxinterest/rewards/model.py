@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxinterest.clean.events import column
 from jaxinterest.data.answer import ParseResult, parse_queries
+from jaxinterest.data.columns import column
 from jaxinterest.data.io import World, load_world
 from jaxinterest.embed import embed
 from jaxinterest.retrieval import build_index, retrieve

@@ -131,7 +131,7 @@ def embed_tokens(params, input_ids, attention_mask, cfg: EncoderConfig, token_ty
     return layer_norm(x, emb["norm"], cfg.layer_norm_eps)
 
 
-def _layer(x, layer, key_mask, cfg: EncoderConfig):
+def encoder_layer(x, layer, key_mask, cfg: EncoderConfig):
     """One post-LN transformer layer. x [B, T, D]; key_mask [B, 1, 1, S] bool."""
     q = jnp.einsum("btd,dnh->btnh", x, layer["wq"]) + layer["bq"]
     k = jnp.einsum("bsd,dnh->bsnh", x, layer["wk"]) + layer["bk"]
@@ -160,7 +160,7 @@ def forward(params, input_ids, attention_mask, cfg: EncoderConfig, token_type_id
 
     def step(x, layer):
         with jax.named_scope("encoder_layer"):
-            return _layer(x, layer, key_mask, cfg), None
+            return encoder_layer(x, layer, key_mask, cfg), None
 
     x, _ = jax.lax.scan(step, x, params["layers"])
     return x
