@@ -171,16 +171,16 @@ def _check_prompt(ids: list[int], where: str, vocab: int, limits: Limits, contex
         raise RequestError(400, f"{where} has {len(ids)} tokens; the limit is {cap}", "prompt")
 
 
-def _finish(req: dict, prompts, context: int, param: str) -> dict:
+def _finish(req: dict, prompts, context: int, limits: Limits) -> dict:
     longest = max(len(p) for p in prompts)
-    if req["max_tokens"] is None:  # chat default: what the context leaves
-        req["max_tokens"] = context - longest
+    if req["max_tokens"] is None:  # chat default: what the context leaves, within the limit
+        req["max_tokens"] = min(limits.max_tokens, context - longest)
     if longest + req["max_tokens"] > context:
         raise RequestError(
             400,
             f"{longest} prompt tokens + max_tokens {req['max_tokens']} exceed the context of "
             f"{context} tokens",
-            param,
+            "max_tokens",
         )
     return req
 
@@ -227,7 +227,7 @@ def parse_completion(body, model, limits: Limits) -> Request:
     req = _common(body, limits, 16, 0 if scoring else 1)
     if req["sampling"].n > 1 and req["max_tokens"] == 0:
         raise RequestError(400, "n > 1 needs max_tokens > 0", "n")
-    req = _finish(req, prompts, model.context, "max_tokens")
+    req = _finish(req, prompts, model.context, limits)
     return Request(
         chat=False,
         prompts=tuple(prompts),
@@ -281,5 +281,5 @@ def parse_chat(body, model, limits: Limits) -> Request:
     want = _get(body, "logprobs", (bool,), False, "a boolean")
     top = _int(body, "top_logprobs", 0, 0, limits.max_logprobs)
     req = _common(body, limits, None, 1)
-    req = _finish(req, [ids], model.context, "max_tokens")
+    req = _finish(req, [ids], model.context, limits)
     return Request(chat=True, prompts=(tuple(ids),), logprobs=top if want else None, **req)
