@@ -16,9 +16,10 @@ reward except the printed numbers, which become RubricConfig / RewardConfig defa
    theme cosine is >= the threshold; each merge value gets its best threshold on one half of
    the users and is reported on the other half (balanced accuracy, AUC), with list-level R_cov
    of the user's own interest list against another user's list.
-4. R_align's range: raw R_align of generic lists, other users' lists, own lists, and lists of
-   training titles; lo / hi printed as the generic lists' median and the own lists' 95th
-   percentile.
+4. List level, under the defaults: every signal's mean for each user's own interest list
+   (one "<entity> <sub-topic>" query per latent interest), another user's, a generic list and
+   five random training titles. R_align's range: lo / hi printed as the generic lists' median
+   and the own lists' 95th percentile.
 
     python experiments/calibrate_rewards.py --preset tiny --seed 0 --users 150 [--world DIR]
 """
@@ -138,6 +139,9 @@ def calibrate_spec(model, space, rng) -> dict:
         "n_specific": len(pos), "n_generic": len(GENERIC), "spec_min_idf": round(t, 2),
         "balanced_accuracy_fit_half": round(fit_bacc, 4),
         "balanced_accuracy_held_out_half": round(bacc_at(scores[~half], labels[~half], t), 4),
+        "default_spec_min_idf": model.cfg.rubric.spec_min_idf,
+        "balanced_accuracy_at_default": round(
+            bacc_at(scores, labels, model.cfg.rubric.spec_min_idf), 4),
         "errors_at_threshold": errors[:20],
         "generic_score_quantiles": np.quantile(scores[~labels], [0.5, 0.9, 1.0]).round(2).tolist(),
         "specific_score_quantiles": np.quantile(scores[labels], [0.0, 0.1, 0.5]).round(2).tolist(),
@@ -256,14 +260,20 @@ def main(argv=None) -> None:
     report["coverage_grid"] = grid
     chosen = max(grid, key=lambda g: g["balanced_accuracy_fit_users"])
     report["coverage_chosen"] = chosen
+    themes = {u: themes_of(vectors[u], base.rubric) for u in users}
+    best = np.array([float(np.max(themes[users[ui]].centroids @ qvec[q]))
+                     if len(themes[users[ui]]) else -1.0 for ui, q, _ in samples])  # fmt: skip
+    report["coverage_at_defaults"] = {
+        "theme_merge": base.rubric.theme_merge, "cov_threshold": base.rubric.cov_threshold,
+        "balanced_accuracy_all_users": round(bacc_at(best, labels, base.rubric.cov_threshold), 4),
+        "auc_all_users": round(auc(best, labels), 4),
+        "n_positive": int(labels.sum()), "n_negative": int((~labels).sum()),
+    }  # fmt: skip
 
-    # ---- list-level probes and R_align's range --------------------------------------------
-    rc = dataclasses.replace(base.rubric, theme_merge=chosen["theme_merge"],
-                             cov_threshold=chosen["cov_threshold"],
-                             spec_min_idf=report["spec"]["spec_min_idf"])  # fmt: skip
-    final = build_from(model, dataclasses.replace(base, rubric=rc, n_queries=None))
+    # ---- list-level probes (under the defaults) and R_align's range ------------------------
+    final = build_from(model, dataclasses.replace(base, n_queries=None))
     for u in users:
-        final.states[u] = UserState(model.views.view(u), themes_of(vectors[u], rc))
+        final.states[u] = UserState(model.views.view(u), themes_of(vectors[u], base.rubric))
     own = [[q for r in by_user[u] for q in interest_queries(r, space_kw)[:1]][:5] for u in users]
     other = own[1:] + own[:1]
     titles = world.news.column("title").to_pylist()

@@ -24,7 +24,7 @@ FLOOR = 0.0
 # 1 and anti-correlated ones are rare, so [0, 1] keeps its scale. R_align's [lo, hi]: see
 # docs/rewards.md ("Normalisation"), measured by experiments/calibrate_rewards.py.
 DEFAULT_RANGES = (
-    ("align", (0.35, 0.85)),
+    ("align", (0.4, 0.88)),
     ("cov", (0.0, 1.0)),
     ("spec", (0.0, 1.0)),
     ("div", (0.0, 1.0)),
@@ -42,17 +42,18 @@ class RubricConfig:
       share of the user's behaviours and this many events; max_themes keeps the heaviest;
     cov_threshold: a query covers a theme when the theme is its most similar one and the cosine
       to the theme's centroid is >= this;
-    spec_min_idf: a query is specific when the summed IDF (over training-window news) of its
-      distinct content terms is >= this; spec_min_df: a term seen in fewer articles is not a
-      content term (typos and made-up strings do not make a query specific).
+    spec_min_idf: a query is specific when the summed relative IDF, ln(N/df) / ln(N) over the
+      N training-window articles, of its distinct content terms is >= this; spec_min_df: a term
+      seen in fewer articles is not a content term (typos and made-up strings do not make a
+      query specific).
     """
 
-    theme_merge: float = 0.5
+    theme_merge: float = 0.3
     theme_min_share: float = 0.08
     theme_min_events: int = 2
     max_themes: int = 8
     cov_threshold: float = 0.5
-    spec_min_idf: float = 5.0
+    spec_min_idf: float = 0.55
     spec_min_df: int = 2
 
 
