@@ -75,6 +75,7 @@ def main(argv=None) -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per variant (median)")
     ap.add_argument("--preset", default="tiny-5m", help="policy preset for the anchor")
+    ap.add_argument("--cache-dir", help="reuse the article embeddings/index across runs")
     args = ap.parse_args(argv)
 
     from jaxinterest.data.io import load_world
@@ -91,7 +92,7 @@ def main(argv=None) -> None:
         generate_world(make_config("small"), tmp.name, progress=False)
     world = load_world(args.world or tmp.name, parts=("news", "events", "users"))
     t0 = time.perf_counter()
-    model = build_rewards(world)
+    model = build_rewards(world, cache_dir=args.cache_dir)
     build_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     all_users = world.users.column("user_id").to_pylist()

@@ -62,7 +62,8 @@ def scored(world_dir, users, tmp_path_factory):
     inp = write_jsonl(tmp / "in.jsonl", completions(users))
     out = tmp / "out.jsonl"
     argv = ["rewards", "--world", str(world_dir), "--completions", str(inp), "--out", str(out),
-            "--unknown-users", "floor", "--batch-size", "3"]  # fmt: skip
+            "--unknown-users", "floor", "--batch-size", "3",
+            "--cache-dir", str(tmp / "news_cache")]  # fmt: skip
     assert main(argv) == 0
     return inp, out, argv
 
@@ -87,13 +88,16 @@ def test_one_line_per_input_line_in_order(scored, users, capsys):
     assert summary["judge"] == {"rubric": 3, "floor": 4}
 
 
-def test_resume_continues_after_the_last_complete_line(scored):
+def test_resume_continues_after_the_last_complete_line_with_a_cache_hit(scored):
     inp, out, argv = scored
     full = out.read_text().splitlines()
     partial = Path(f"{out}.partial.jsonl")
     partial.write_text("\n".join(full[:4]) + '\n{"line": 5, "user_')  # torn last line
     argv = [a if a != str(out) else str(partial) for a in argv]
+    vecs = out.parent / "news_cache" / "title_vecs.npy"
+    stamp = vecs.stat().st_mtime_ns
     assert main(argv + ["--resume"]) == 0
+    assert vecs.stat().st_mtime_ns == stamp  # the news embeddings came from the cache
     again = [json.loads(t) for t in partial.read_text().splitlines()]
     # floats to 1e-5: line 6 is embedded in another batch than before, and the encoder's
     # padded width (which depends on the batch) moves float32 sums in the last bits

@@ -60,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a user_id not in the world: error (default) or a line with floors and 'error'",
     )
     p.add_argument("--batch-size", type=int, default=256, help="lines scored per batch")
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="keep the training-window article embeddings and index here for reruns",
+    )
     p.add_argument("--resume", action="store_true", help="continue after OUT's last line")
     p.set_defaults(func=run)
 
@@ -205,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
         )
     model = build_rewards(
         world, cfg, clean_fn=_clean_fn(args), tokenizer=_tokenizer(args.tokenizer),
-        prompt_cfg=PromptConfig(max_prompt_tokens=args.max_prompt_tokens), progress=True,
+        prompt_cfg=PromptConfig(max_prompt_tokens=args.max_prompt_tokens),
+        cache_dir=args.cache_dir, progress=True,
     )  # fmt: skip
     t_build = time.perf_counter() - t0
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -60,12 +60,14 @@ def build_rewards(
     tokenizer=None,
     prompt_cfg=None,
     encoder=None,
+    cache_dir=None,
     progress: bool = False,
 ) -> RewardModel:
     """The reward model of a world (a directory or a World with news and events loaded).
 
     clean_fn, tokenizer, prompt_cfg: what the data pipeline uses, so the rewards judge the view
-    the prompt shows (see view.py); encoder: the embedding model (default all-MiniLM-L6-v2).
+    the prompt shows (see view.py); encoder: the embedding model (default all-MiniLM-L6-v2);
+    cache_dir: keep the article embeddings and index there for reruns (news_cache.py).
     """
     cfg = cfg or RewardConfig()
     if not isinstance(world, World):
@@ -78,16 +80,35 @@ def build_rewards(
     ids = column(world.news, "news_id")
     titles, abstracts = column(world.news, "title"), column(world.news, "abstract")
     cats = column(world.news, "category")
-    vecs = _embed_chunks([titles[i] for i in rows], encoder, "embed news", progress)
-    start = min(int(world.meta["train_start"]), int(published[rows].min()) if len(rows) else 0)
-    index = build_index(
-        [ids[i] for i in rows], vecs, published[rows], (start, train_end), kind=cfg.index_kind
-    )
+    index, vecs = _news_index(
+        [ids[i] for i in rows], [titles[i] for i in rows], published[rows], world.meta, cfg,
+        encoder, cache_dir, progress,
+    )  # fmt: skip
     stats = term_stats([f"{titles[i]} {abstracts[i] or ''}" for i in rows], [cats[i] for i in rows])
     views = ViewBuilder(world, clean_fn, tokenizer, prompt_cfg)
     cap = views.cfg.max_chars_per_event
     title_row = {normalise_text(titles[i], cap): j for j, i in enumerate(rows)}
     return RewardModel(cfg, index, stats, views, vecs, title_row, encoder)
+
+
+def _news_index(ids, titles, published, meta, cfg, encoder, cache_dir, progress):
+    """(NewsIndex, title vectors [N, D]) of the training-window articles, from cache_dir when
+    it holds them."""
+    from jaxinterest.embed import default_encoder
+    from jaxinterest.rewards.news_cache import load_news, news_key, save_news
+
+    key = None
+    if cache_dir is not None:
+        key = news_key(ids, titles, cfg.index_kind, (encoder or default_encoder()).path)
+        hit = load_news(cache_dir, key)
+        if hit is not None:
+            return hit
+    vecs = _embed_chunks(titles, encoder, "embed news", progress)
+    start = min(int(meta["train_start"]), int(published.min()) if len(published) else 0)
+    index = build_index(ids, vecs, published, (start, int(meta["train_end"])), kind=cfg.index_kind)
+    if cache_dir is not None:
+        save_news(cache_dir, key, index, vecs)
+    return index, vecs
 
 
 class RewardModel:
