@@ -196,3 +196,18 @@ def test_bad_completions_get_floors_and_unknown_users_raise(world, model):
         model.score([u, "nobody"], ["[]", "[]"])
     with pytest.raises(ValueError, match="2 user ids for 1 completions"):
         model.score([u, u], ["[]"])
+
+
+def test_rubric_resists_simple_gaming(world, model):
+    """One query naming every theme covers at most one theme; made-up words are not specific."""
+    users = world.users.column("user_id").to_pylist()[:12]
+    own = [own_list(model.views.view(u)) for u in users]
+    concat = [json.dumps([" ".join(o)[:120], *GENERIC[:4]]) for o in own]
+    gibberish = json.dumps(["xqzv plombr", "vrrtk zzxq", "qwop flarn", "zibb drantu", "kroo vesp"])
+    r_own = model.score(users, [json.dumps(o) for o in own])
+    r_cat = model.score(users, concat)
+    r_gib = model.score(users, [gibberish] * len(users))
+    for i, u in enumerate(users):
+        assert r_cat.raw["cov"][i] <= 1 / len(model.themes(u)) + 1e-6
+    assert r_cat.raw["cov"].mean() < r_own.raw["cov"].mean()
+    assert (r_gib.raw["spec"] == 0).all() and (r_gib.total < r_own.total).all()

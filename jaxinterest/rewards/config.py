@@ -101,7 +101,9 @@ class RewardConfig:
     rubric: RubricConfig = RubricConfig()
     llm: LLMJudgeConfig = LLMJudgeConfig()
     index_kind: str = "ivfpq"
-    query_cache_size: int = 65536  # query embeddings kept across batches (LRU), 0 = off
+    # embeddings of non-title texts (behaviours, queries) kept across batches (LRU, ~1.5 KB
+    # each), 0 = off
+    text_cache_size: int = 100_000
     batch_std_floor: float = 1e-3  # "batch": a signal constant over the batch normalises to 0
 
     def __post_init__(self):

@@ -14,7 +14,7 @@ Reads news, events and users only: never test_clicks.parquet, never oracle/.
 from __future__ import annotations
 
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from jaxinterest.rewards.combine import Rewards, normalise, total
 from jaxinterest.rewards.config import FLOOR, SIGNALS, RewardConfig
 from jaxinterest.rewards.judges import JudgeBatch, RubricJudge
 from jaxinterest.rewards.specificity import term_stats
+from jaxinterest.rewards.text_vectors import TextVectors
 from jaxinterest.rewards.themes import Themes, major_themes
 from jaxinterest.rewards.view import UserView, ViewBuilder, normalise_text
 
@@ -118,7 +119,7 @@ class RewardModel:
         self.cfg, self.index, self.stats, self.views = cfg, index, stats, views
         self.title_vecs, self.title_row, self.encoder = title_vecs, title_row, encoder
         self.states: dict[str, UserState] = {}
-        self.query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.vectors = TextVectors(title_row, title_vecs, cfg.text_cache_size)
         self.rubric = RubricJudge(stats, cfg.rubric)
         if cfg.judge == "llm":
             from jaxinterest.rewards.llm_judge import LLMJudge
@@ -133,60 +134,44 @@ class RewardModel:
         texts = sorted(counts)
         return texts, np.array([counts[t] for t in texts], np.float64)
 
-    def _pending(self, user_ids) -> tuple[list, list[str]]:
-        """(views to build [(user, view, distinct texts, counts)], texts to embed for them:
-        the distinct texts not found in the article table)."""
+    def _pending(self, user_ids) -> list:
+        """The views still to build: [(user, view, distinct texts, counts)]."""
         new = [u for u in dict.fromkeys(user_ids) if u not in self.states]
-        todo = [(u, v, *self._distinct(v)) for u in new for v in [self.views.view(u)]]
-        missing = [t for _, _, ts, _ in todo for t in ts if t not in self.title_row]
-        return todo, list(dict.fromkeys(missing))
+        return [(u, v, *self._distinct(v)) for u in new for v in [self.views.view(u)]]
 
-    def _finish(self, todo, missing: list[str], vecs: np.ndarray) -> None:
-        """Themes of the pending users from their texts' vectors (vecs [len(missing), D])."""
-        row = {t: i for i, t in enumerate(missing)}
+    def _finish(self, todo, vec: dict) -> None:
+        """Themes of the pending users from their texts' vectors (text -> [D])."""
         rc = self.cfg.rubric
         for u, v, ts, counts in todo:
-            tv = np.stack(
-                [self.title_vecs[self.title_row[t]] if t in self.title_row else vecs[row[t]]
-                 for t in ts]
-            ) if ts else np.zeros((0, self.index.dim), np.float32)  # fmt: skip
-            th = major_themes(tv, ts, counts, rc.theme_merge, rc.theme_min_share,
-                              rc.theme_min_events, rc.max_themes)  # fmt: skip
+            tv = np.stack([vec[t] for t in ts]) if ts else np.zeros((0, self.index.dim))
+            th = major_themes(tv.astype(np.float32), ts, counts, rc.theme_merge,
+                              rc.theme_min_share, rc.theme_min_events, rc.max_themes)  # fmt: skip
             self.states[u] = UserState(v, th)
+
+    def _vectors(self, texts, progress: bool = False) -> tuple[dict, int]:
+        """(text -> vector for all `texts`, how many were embedded): one embed call (chunked
+        with a progress bar when `progress`) for those neither titles nor cached."""
+        have, todo = self.vectors.lookup(texts)
+        if progress:
+            vecs = _embed_chunks(todo, self.encoder, "embed texts", True)
+        else:
+            vecs = embed(todo, model=self.encoder)
+        self.vectors.store(todo, vecs)
+        have.update(zip(todo, vecs, strict=True))
+        return have, len(todo)
 
     def prepare(self, user_ids, progress: bool = False) -> None:
         """Compute and cache the states of these users up front (e.g. all training users)."""
         for u in user_ids:
             if u not in self.views:
                 raise KeyError(f"user_id {u!r} has no events in the world")
-        todo, missing = self._pending(list(user_ids))
-        self._finish(
-            todo, missing, _embed_chunks(missing, self.encoder, "embed behaviours", progress)
-        )
+        todo = self._pending(list(user_ids))
+        vec, _ = self._vectors([t for _, _, ts, _ in todo for t in ts], progress)
+        self._finish(todo, vec)
 
     def themes(self, user_id: str) -> Themes:
         self.prepare([user_id])
         return self.states[user_id].themes
-
-    # ---- queries ---------------------------------------------------------------------------
-    def _cached_queries(self, texts: list[str]) -> tuple[list[str], dict]:
-        """(texts to embed, text -> cached vector)."""
-        have = {}
-        for t in texts:
-            v = self.query_cache.get(t)
-            if v is not None:
-                self.query_cache.move_to_end(t)
-                have[t] = v
-        return [t for t in texts if t not in have], have
-
-    def _remember(self, texts: list[str], vecs: np.ndarray) -> None:
-        size = self.cfg.query_cache_size
-        if not size:
-            return
-        for t, v in zip(texts, vecs, strict=True):
-            self.query_cache[t] = v
-        while len(self.query_cache) > size:
-            self.query_cache.popitem(last=False)
 
     # ---- scoring ---------------------------------------------------------------------------
     def score(self, user_ids, completions) -> Rewards:
@@ -203,17 +188,16 @@ class RewardModel:
         n, valid = len(parsed), np.array([p.valid for p in parsed], bool).reshape(-1)
         queries = [p.queries if p.valid else () for p in parsed]
         distinct = list(dict.fromkeys(q for qs in queries for q in qs))
-        to_embed, have = self._cached_queries(distinct)
-        todo, missing = self._pending(user_ids)
+        todo = self._pending(user_ids)
         clock.lap("parse_views")
-        vecs = embed(missing + to_embed, model=self.encoder)  # the batch's one embed call
+        # the batch's one embed call: new users' behaviour texts and the queries, minus
+        # article titles and cached texts
+        vec, n_embedded = self._vectors([t for _, _, ts, _ in todo for t in ts] + distinct)
         clock.lap("embed")
-        self._finish(todo, missing, vecs[: len(missing)])
+        self._finish(todo, vec)
         clock.lap("themes")
-        self._remember(to_embed, vecs[len(missing) :])
-        have.update(zip(to_embed, vecs[len(missing) :], strict=True))
         dim = self.index.dim
-        dvecs = np.stack([have[q] for q in distinct]) if distinct else np.zeros((0, dim))
+        dvecs = np.stack([vec[q] for q in distinct]) if distinct else np.zeros((0, dim))
         _, dscores = retrieve(self.index, dvecs.astype(np.float32), self.cfg.k)  # one search
         clock.lap("search")
         pos = {q: i for i, q in enumerate(distinct)}
@@ -237,8 +221,8 @@ class RewardModel:
         norm = normalise(raw, self.cfg)
         info = {
             "n": n, "n_valid": int(valid.sum()), "n_queries": len(flat),
-            "n_distinct_queries": len(distinct), "n_embedded_queries": len(to_embed),
-            "n_new_users": len(todo), "n_embedded_behaviours": len(missing),
+            "n_distinct_queries": len(distinct), "n_embedded_texts": n_embedded,
+            "n_new_users": len(todo),
             "fallbacks": dict(judged.fallbacks), "seconds": clock.laps,
         }  # fmt: skip
         return Rewards(
