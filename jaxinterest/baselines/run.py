@@ -1,0 +1,152 @@
+"""Train and evaluate baselines on a world, with the reference rows, into a run directory.
+
+    RUN/embeddings/           MiniLM vectors of every text read (features.py cache)
+    RUN/models/NAME/          config.json, params/ (Orbax), report.json
+    RUN/baselines.json        every row's evaluation report, timings and configs
+    RUN/table.md              Table 2 layout, all users and cold users, with standard errors
+
+A model whose report.json matches the requested configuration (model, training, evaluation,
+world metadata, noise-cleaning mask) is not retrained or re-evaluated; one whose checkpoint
+matches is only re-evaluated. A directory holding another configuration is refused unless
+`force`. Popularity and own-searches rows come from `eval.reference` through
+`evaluate_queries`, on the MiniLM index of the same test-week articles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jaxinterest.baselines import data as D
+from jaxinterest.baselines.checkpoint import load_params, read_json, save_params, write_json
+from jaxinterest.baselines.config import TrainConfig, fingerprint, to_json
+from jaxinterest.baselines.evaluate import evaluate_model, text_index
+from jaxinterest.baselines.features import embed_table
+from jaxinterest.baselines.registry import TITLES, make_config, module
+from jaxinterest.baselines.report import markdown
+from jaxinterest.baselines.train import fit
+from jaxinterest.data.columns import column
+from jaxinterest.eval.recommend import EvalConfig, article_texts, evaluate_queries
+from jaxinterest.eval.reference import reference_queries
+
+REFERENCES = (("popularity", "Popularity (most-clicked titles)"),
+              ("own-searches", "Own recent searches"))  # fmt: skip
+
+
+def _inputs(world, cfgs, keep, ecfg, references, encoder, cache, progress):
+    """Events per domain set, the text table and news row -> title row [N_news]."""
+    events = {c.domains: D.user_events(world, c.domains, keep) for c in cfgs.values()}
+    titles = column(world.news, "title")
+    items = np.union1d(D.clicked_items(world), D.test_items(world))
+    texts = {titles[i] for i in items}
+    for ev in events.values():
+        texts.update(ev.text)
+    refs = {}
+    if references:
+        test_texts = article_texts(world.news, ecfg.article_text)
+        texts.update(test_texts[i] for i in D.test_items(world))
+        for name, _ in REFERENCES:
+            refs[name] = reference_queries(world, name, 10, keep)
+            texts.update(q for qs in refs[name].values() for q in qs)
+    table = embed_table(sorted(texts), cache, model=encoder, progress=progress)
+    item_text = np.zeros(len(titles), np.int32)
+    item_text[items] = table.rows([titles[i] for i in items])
+    return events, table, item_text, refs
+
+
+def _run_model(name, cfg, world, ev, table, item_text, tcfg, ecfg, fp_parts, mdir, force,
+               progress):  # fmt: skip
+    model = module(name)
+    fp = fingerprint(to_json(cfg), to_json(tcfg), dataclasses.asdict(ecfg), *fp_parts)
+    saved, report = read_json(mdir / "config.json"), read_json(mdir / "report.json")
+    if saved and saved["fingerprint"] != fp and not force:
+        raise ValueError(
+            f"{mdir} holds a {name} run with another configuration (world, model, training, "
+            "evaluation or cleaning); pass --force to replace it or use another --out"
+        )
+    if not force and saved and report and report.get("fingerprint") == fp:
+        return report | {"status": "cached"}
+    t0 = time.perf_counter()
+    start, n_users = int(world.meta["train_start"]), world.users.num_rows
+    streams = D.to_streams(ev, table.rows(ev.text), n_users, start, cfg.max_len)
+    valid, _ = D.user_split(world)
+    if not force and saved and (mdir / "params").is_dir():
+        like = model.init(cfg, _key(tcfg.seed), table.dim)
+        params, log, status = load_params(mdir / "params", like), saved["train"], "restored"
+    else:
+        params, log = fit(model, cfg, tcfg, streams, valid, D.clicked_items(world),
+                          table.vectors, item_text, progress=progress)  # fmt: skip
+        mdir.mkdir(parents=True, exist_ok=True)
+        save_params(mdir / "params", params)
+        write_json(mdir / "config.json", {"fingerprint": fp, "model": to_json(cfg),
+                                          "train_config": to_json(tcfg), "train": log})  # fmt: skip
+        status = "trained"
+    t1 = time.perf_counter()
+    report, _ = evaluate_model(name, model, params, cfg, world, streams, table, item_text, ecfg)
+    report = {
+        "fingerprint": fp,
+        "model": to_json(cfg),
+        "train": log,
+        **report,
+        "model_seconds": {
+            "train": round(t1 - t0, 2),
+            "evaluate": round(time.perf_counter() - t1, 2),
+        },
+    }
+    write_json(mdir / "report.json", report)
+    return report | {"status": status}
+
+
+def _key(seed):
+    import jax
+
+    return jax.random.key(seed)
+
+
+def run_baselines(world, out, names, *, tcfg: TrainConfig | None = None,
+                  ecfg: EvalConfig | None = None, overrides: dict | None = None, keep=None,
+                  cleaned_by: str | None = None, references: bool = True, force: bool = False,
+                  encoder=None, progress: bool = False) -> dict:  # fmt: skip
+    """Train + evaluate `names` on a loaded world into directory `out`; returns the summary
+    written to out/baselines.json. overrides: {name: {config field: value}}."""
+    t0 = time.perf_counter()
+    tcfg, ecfg = tcfg or TrainConfig(), ecfg or EvalConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfgs = {n: make_config(n, **(overrides or {}).get(n, {})) for n in names}
+    events, table, item_text, refs = _inputs(
+        world, cfgs, keep, ecfg, references, encoder, out / "embeddings", progress
+    )
+    t_embed = time.perf_counter() - t0
+    keep_fp = hashlib.sha256(np.packbits(np.asarray(keep, bool)).tobytes()).hexdigest()[:16] \
+        if keep is not None else None  # fmt: skip
+    fp_parts = ({"world_meta": world.meta}, {"keep": keep_fp})
+    rows = {}
+    for name in names:
+        cfg = cfgs[name]
+        rows[name] = _run_model(name, cfg, world, events[cfg.domains], table, item_text, tcfg,
+                                ecfg, fp_parts, out / "models" / name, force, progress)  # fmt: skip
+    if references:
+        index = text_index(world, table, ecfg)
+        for name, _ in REFERENCES:
+            rows[name], _ = evaluate_queries(world, refs[name], ecfg, index=index,
+                                             embedder=table.lookup)  # fmt: skip
+    titled = [(t, rows[n]) for n, t in REFERENCES if n in rows]
+    titled += [(TITLES[n], rows[n]) for n in names]
+    summary = {
+        "world": str(world.path),
+        "world_meta": {k: world.meta.get(k) for k in ("preset", "seed", "counts")},
+        "cleaned_by": cleaned_by,
+        "eval_config": dataclasses.asdict(ecfg),
+        "train_config": to_json(tcfg),
+        "rows": rows,
+        "seconds": {"embed": round(t_embed, 2), "total": round(time.perf_counter() - t0, 2)},
+    }
+    write_json(out / "baselines.json", summary)
+    header = f"Baselines on `{world.path}` (seed {world.meta.get('seed')}), K = {ecfg.k}."
+    (out / "table.md").write_text(markdown(titled, header))
+    return summary
