@@ -16,6 +16,7 @@ The step's share of `bench/sampler.py`'s end-to-end time is steps * ms/step; the
 prefill and host work.
 
   python bench/decode_step.py [--size tiny-5m] [--batch 32] [--prompt 48] [--steps 63]
+                              [--xla-default]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from jaxinterest.sampling.filters import SamplingMode, sample_step  # noqa: E402
 from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare  # noqa: E402
 
 
-def ours_fn(params, cfg, batch: int, prompt: int, steps: int, backend: str):
+def ours_fn(params, cfg, batch: int, prompt: int, steps: int, backend: str, options=XLA_OPTIONS):
     slots = prompt + steps + 1
     weights = prepare(params, cfg, backend)
     kv_valid = jnp.ones((batch, slots), bool)
@@ -54,7 +55,7 @@ def ours_fn(params, cfg, batch: int, prompt: int, steps: int, backend: str):
             return kernels.sample_rows(logits, jnp.zeros((batch,)), 1.0, greedy=True)[0]
         return sample_step(jax.random.key(0), logits, SamplingMode(greedy=True), 1.0, 1.0)[0]
 
-    @functools.partial(jax.jit, donate_argnums=(1,), compiler_options=XLA_OPTIONS)
+    @functools.partial(jax.jit, donate_argnums=(1,), compiler_options=options)
     def run(weights, cache):
         def body(t, carry):
             cache, tokens = carry
@@ -103,6 +104,12 @@ def main(argv=None) -> None:
     parser.add_argument("--prompt", type=int, default=48)
     parser.add_argument("--steps", type=int, default=63)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument(
+        "--xla-default",
+        action="store_true",
+        help="also time each backend under XLA:CPU's default options (YNNPACK on), the A/B "
+        "behind engine.XLA_OPTIONS",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -110,6 +117,11 @@ def main(argv=None) -> None:
     params = init_params(cfg, jax.random.key(0))
     backends = ("kernel", "xla") if kernels.kernel_available() else ("xla",)
     ours = {b: ours_fn(params, cfg, args.batch, args.prompt, args.steps, b) for b in backends}
+    if args.xla_default:
+        for b in backends:
+            ours[f"{b}_default_options"] = ours_fn(
+                params, cfg, args.batch, args.prompt, args.steps, b, options={}
+            )
     theirs = hf_fn(params, cfg, args.batch, args.prompt, args.steps)
     for fn in ours.values():
         fn()

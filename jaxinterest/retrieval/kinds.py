@@ -21,7 +21,7 @@ KINDS = ("flat", "hnsw", "hnsw_sq", "ivf", "ivfpq")
 DEFAULT_PARAMS = {
     "flat": {},
     # pca_dim: walk the graph on the top principal components, then re-rank refine_factor * k
-    # candidates exactly on the full vectors (off by default; see index.py's table).
+    # candidates exactly on the full vectors (off by default; docs/speed.md has the runs).
     "hnsw": {"M": 32, "ef_construction": 40, "ef_search": 128, "pca_dim": None, "refine_factor": 4},
     "hnsw_sq": {"M": 32, "ef_construction": 40, "ef_search": 64, "refine_factor": 4},
     "ivf": {"nlist": None, "nprobe": 48},  # nlist None -> 4 * sqrt(N), at least 1
@@ -57,7 +57,7 @@ def resolve_params(kind: str, n: int, params: dict | None, dim: int | None = Non
         if isinstance(v, bool) or not ok_type or v < _LOWER[name]:
             raise ValueError(f"{kind} param {name} must be a number >= {_LOWER[name]}, got {v!r}")
     if dim is not None and kind == "ivfpq":
-        # m None -> 4 dims per sub-vector (96 for MiniLM's 384), the measured choice
+        # m None -> 4 dims per sub-vector (96 for MiniLM's 384), the measured choice (index.py)
         if out["m"] is None and dim % 4 == 0:
             out["m"] = dim // 4
         if out["m"] is None or dim % out["m"]:

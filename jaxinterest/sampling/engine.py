@@ -30,16 +30,16 @@ from jaxinterest.models.qwen2 import (
     Qwen2Config,
     default_positions,
     forward_with_cache,
+    init_cache,
     logits_from_hidden,
 )
 from jaxinterest.sampling.filters import SamplingMode, sample_step
 from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare, slot_axes
 
-# XLA:CPU options for these programs: YNNPACK off, so every XLA dot goes to Eigen. Measured on
-# tiny-5m, batch 32, 112 slots (same-process interleaved runs, this 2-core machine): the
-# pure-JAX ("xla") decode step takes 5.5 ms against 8.9 ms with YNNPACK (its [32, 256] x
-# [256, 8192] head alone: 3.3 ms against Eigen's 1.5 ms); the kernel step, whose matmuls are
-# its own, is unaffected (3.7 vs 3.4 ms, within noise). Other backends ignore xla_cpu_* options.
+# XLA:CPU options for these programs: YNNPACK off, so every XLA dot goes to Eigen, which runs
+# the decode-size dots (e.g. the [32, 256] x [256, 8192] head) faster; the kernel backend's
+# matmuls are its own and do not care. Figures and the commands that print them:
+# docs/speed.md ("XLA:CPU options"). Other backends ignore xla_cpu_* options.
 XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 
 
@@ -62,11 +62,7 @@ def prefill(
     if repeat > 1:
         tokens, mask = jnp.repeat(tokens, repeat, axis=0), jnp.repeat(mask, repeat, axis=0)
     b, p = tokens.shape
-    dtype = jax.tree.leaves(params)[0].dtype
-    cache = {
-        name: jnp.zeros((cfg.num_layers, b, p, cfg.num_kv_heads, cfg.head_dim), dtype)
-        for name in ("k", "v")
-    }
+    cache = init_cache(cfg, b, p, jax.tree.leaves(params)[0].dtype)
     hidden, cache = forward_with_cache(
         params,
         tokens,

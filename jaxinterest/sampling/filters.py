@@ -11,11 +11,12 @@ Two log-probs come out of each step:
 
 With top_k > 0 the filters work on the `lax.top_k` candidate list (sorted), the draw picks a
 position in it and the token id is read back from its indices: no scatter. Top-p over the full
-vocabulary does not sort (an XLA CPU sort of [32, 8192] takes ~100 ms, the model step ~6 ms):
-the nucleus is the set of logits >= a threshold, and the threshold is found exactly by a
-32-step bisection over the float32 bit patterns (4 ms). The two agree except on exact ties at
-the nucleus boundary, where the threshold keeps every tied token. With top_k == 0 and
-top_p == 1 no filtering work runs at all.
+vocabulary does not sort (an XLA:CPU sort of [32, 8192] costs many model steps): the nucleus
+is the set of logits >= a threshold, and the threshold is found exactly by a 32-step bisection
+over the float32 bit patterns. The two agree except on exact ties at the nucleus boundary,
+where the threshold keeps every tied token. With top_k == 0 and top_p == 1 no filtering work
+runs at all. `bench/sampling_ops.py` times each choice here against the plain-XLA one
+(docs/speed.md).
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def _draw(key: jax.Array, logits: jax.Array, u: jax.Array | None = None):
     Returns (index [R] int32, its log-prob under softmax(logits) [R]). `u`: the rows'
     uniforms [R] in [0, 1) when the caller draws them (per-row streams), else from `key`.
     One uniform per row, not the C Gumbel variates of `jax.random.categorical` (whose random
-    bits cost ~5 ms per step at [32, 8192] on CPU). The CDF is two-level, block sums then
-    one block, because XLA's CPU cumsum over 8192 entries costs ~1.2 ms and this ~0.2 ms.
+    bits cost more than the rest of the step's sampling on CPU). The CDF is two-level, block
+    sums then one block, because XLA:CPU's cumsum over a whole vocabulary row is slow.
     """
     r, c = logits.shape
     top = jnp.max(logits, axis=-1, keepdims=True)
@@ -114,8 +115,8 @@ def _draw(key: jax.Array, logits: jax.Array, u: jax.Array | None = None):
 
 
 def _argmax(x: jax.Array) -> jax.Array:
-    """First index of the row maximum, [R] int32. XLA CPU's variadic-reduce argmax over
-    [32, 8192] costs ~1.3 ms; a max and a min reduction cost ~0.2 ms."""
+    """First index of the row maximum, [R] int32: a max and a min reduction, which XLA:CPU
+    runs faster than its variadic-reduce argmax."""
     top = jnp.max(x, axis=-1, keepdims=True)
     iota = jnp.arange(x.shape[-1], dtype=jnp.int32)
     return jnp.min(jnp.where(x == top, iota, x.shape[-1] - 1), axis=-1)

@@ -10,17 +10,16 @@ Backends (`backend=`):
             16-column panels, one custom call per layer for RoPE, the cache write and
             attention over each row's valid slots (keys and values [R, K, S, H]), and one for
             the token choice (in `engine.decode`).
-  "xla"     pure JAX, any backend and any sharding. Keys [R, K, H, S] (the slot axis minor,
-            so q.K walks slots along the fast axis), values [R, K, S, H]; both products are
-            written as broadcast-multiply-sum, which XLA:CPU runs faster than its batched
-            small dots.
-Measured on tiny-5m, batch 32, 112 cache slots (`bench/decode_step.py`, this 2-core machine,
-same run): 5.0 ms/step with the kernels, 7.7 ms/step pure JAX, transformers' cached forward
-19.0 ms; the einsum step this replaced took 9.0-9.5 ms under XLA:CPU's default dots.
+  "xla"     pure JAX, any backend and any sharding: `models.qwen2.attend_decode` over keys
+            [R, K, H, S] (the slot axis minor, so q.K walks slots along the fast axis) and
+            values [R, K, S, H].
+Both backends are faster than an einsum step over the stacked cache; `bench/decode_step.py`
+times them against transformers' cached forward (figures: docs/speed.md).
 
-The arithmetic is the model's (its RMSNorm and RoPE; the same products, with q/k/v and gate/up
-fused into one matmul each), so the step matches `forward`; tests compare it against
-transformers token for token, on both backends.
+The arithmetic is the model's (its RMSNorm, RoPE, mask and attention from `models.qwen2`; the
+same products, with q/k/v and gate/up fused into one matmul each), so the step matches
+`forward`: tests compare it with the full forward and with transformers token for token, on
+both backends.
 
 Legend as in model.py, R = decode rows (B * G).
 """
