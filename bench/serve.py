@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds per server")
     ap.add_argument("--warmup", type=int, default=2, help="untimed rounds per server")
     ap.add_argument("--max-batch-rows", type=int, default=64)
+    ap.add_argument("--prefill-rows", type=int, default=4, help="our servers' prefill groups")
     ap.add_argument("--vllm-python", default=os.environ.get("JAXINTEREST_VLLM_PYTHON"))
     args = ap.parse_args()
     lo, hi = (int(x) for x in args.prompt_tokens.split("-"))
@@ -120,9 +121,12 @@ def main() -> None:
         model = load_served_model(preset=args.preset)
         model_dir = str(export_hf(model, os.path.join(tmp.name, args.preset)))
     env = dict(os.environ, JAX_PLATFORMS="cpu")
+    prefill = ("--prefill-rows", str(args.prefill_rows))
     servers = {
-        "ours": launch.ours(model_dir, "--max-batch-rows", str(args.max_batch_rows), env=env),
-        "ours_no_batching": launch.ours(model_dir, "--no-batching", env=env),
+        "ours": launch.ours(
+            model_dir, "--max-batch-rows", str(args.max_batch_rows), *prefill, env=env
+        ),
+        "ours_no_batching": launch.ours(model_dir, "--no-batching", *prefill, env=env),
     }
     names = {k: os.path.basename(os.path.abspath(model_dir)) for k in servers}
     vllm_note = None
@@ -191,6 +195,7 @@ def main() -> None:
             "max_tokens": args.max_tokens,
             "temperature": 1.0,
             "repeats": args.repeats,
+            "prefill_rows": args.prefill_rows,
         },
         **{k: median_of(v) for k, v in runs.items() if v},
         **{k: {"failed": v} for k, v in failed.items()},

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch-rows", type=int, default=64, help="decode rows per call")
     p.add_argument("--max-wait-ms", type=float, default=10.0, help="batching wait bound")
     p.add_argument(
+        "--prefill-rows", type=int, default=4, help="prompts prefilled together (default 4)"
+    )
+    p.add_argument(
         "--no-batching", action="store_true", help="one request per sampler call (baseline)"
     )
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
@@ -47,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
 
     from jaxinterest.serve import Limits, build_app, load_served_model, serve_forever, warm_up
 
-    for name in ("max_batch_rows", "max_body_bytes", "max_prompt_tokens", "max_tokens", "max_n"):
+    for name in (
+        "max_batch_rows",
+        "prefill_rows",
+        "max_body_bytes",
+        "max_prompt_tokens",
+        "max_tokens",
+        "max_n",
+    ):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
     if args.max_wait_ms < 0:
@@ -71,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         max_wait=args.max_wait_ms / 1000,
         batching=not args.no_batching,
         max_pending=args.max_pending,
+        prefill_rows=args.prefill_rows,
     )
     print(f"serving {model.name!r}: {model.source}, {model.cfg.num_params:,} params", flush=True)
     serve_forever(app, args.host, args.port, args.graceful_timeout, args.log_level)

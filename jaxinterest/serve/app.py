@@ -27,7 +27,7 @@ from jaxinterest.serve.batcher import Batcher, Overloaded
 from jaxinterest.serve.model import ServedModel
 from jaxinterest.serve.protocol import Limits, Request, RequestError, parse_chat, parse_completion
 from jaxinterest.serve.responses import chat_body, completion_body
-from jaxinterest.serve.worker import Job, batch_key, run_batch
+from jaxinterest.serve.worker import PREFILL_ROWS, Job, batch_key, run_batch
 
 log = logging.getLogger("jaxinterest.serve")
 
@@ -81,12 +81,14 @@ def build_app(
     max_wait: float = 0.01,
     batching: bool = True,
     max_pending: int = 4096,
+    prefill_rows: int = PREFILL_ROWS,
 ) -> Starlette:
     """The ASGI app serving `model`. batching=False runs one request's prompt per call."""
     limits = limits or Limits()
 
     def run(key, jobs):
-        return run_batch(model, key, key[1] if key[0] == "generate" else None, jobs)
+        sampling = key[1] if key[0] == "generate" else None
+        return run_batch(model, key, sampling, jobs, prefill_rows)
 
     batcher = Batcher(
         run,

@@ -97,7 +97,7 @@ def _choice(model: ServedModel, job: Job, tokens, logprobs, length, finished) ->
     return Choice(tuple(ids), lps, text, reason, length)
 
 
-def _sample(model: ServedModel, sampling: Sampling, jobs: list[Job]):
+def _sample(model: ServedModel, sampling: Sampling, jobs: list[Job], prefill_rows: int):
     options = SamplingParams(
         max_new_tokens=max(j.max_tokens for j in jobs),
         temperature=sampling.temperature,
@@ -114,7 +114,7 @@ def _sample(model: ServedModel, sampling: Sampling, jobs: list[Job]):
         options,
         keys=keys,
         pad_id=model.pad_id,
-        prefill_rows=PREFILL_ROWS,
+        prefill_rows=prefill_rows,
     )
 
 
@@ -124,13 +124,19 @@ def _slice(s: TokenScores, lo: int, hi: int, k: int) -> TokenScores:
     )
 
 
-def run_batch(model: ServedModel, key: tuple, sampling: Sampling | None, jobs: list[Job]):
+def run_batch(
+    model: ServedModel,
+    key: tuple,
+    sampling: Sampling | None,
+    jobs: list[Job],
+    prefill_rows: int = PREFILL_ROWS,
+):
     """Results of `jobs` (all with `batch_key` == key), in order."""
     n = sampling.n if sampling is not None else 1
     if key[0] == "score":
         choices = [() for _ in jobs]
     else:
-        out = _sample(model, sampling, jobs)
+        out = _sample(model, sampling, jobs, prefill_rows)
         choices = []
         for i, job in enumerate(jobs):
             rows = range(i * n, (i + 1) * n)
