@@ -14,6 +14,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from jaxinterest.eval.oracle import ORACLE_RECOMMENDERS
     from jaxinterest.eval.reference import RECOMMENDERS
 
     p = sub.add_parser(
@@ -28,7 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--world", required=True, help="world directory")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--queries", metavar="FILE", help="JSONL or JSON queries per user")
-    src.add_argument("--recommender", choices=RECOMMENDERS, help="reference query generator")
+    src.add_argument(
+        "--recommender",
+        choices=RECOMMENDERS + ORACLE_RECOMMENDERS,
+        help="reference query generator; oracle-interests / oracle-any are ceiling diagnostics "
+        "that read the latent interests (oracle/), never a model input",
+    )
     p.add_argument("--out", required=True, help="report JSON path")
     p.add_argument(
         "--n-queries",
@@ -75,10 +81,12 @@ def _keep_mask(args, world):
         # own-searches reads search events only, so only those are classified (the rest are
         # never used); the mask still covers every event row.
         domains = np.array(column(world.events, "domain"))
-        rows = np.flatnonzero(domains == "search")
+        only_search = args.recommender == "own-searches"
+        rows = np.flatnonzero(domains == "search") if only_search else np.arange(len(domains))
         mask = np.ones(len(domains), bool)
-        searches = world.events.take(rows)
-        mask[rows] = filter_events(searches, load_classifier(args.clean_model), progress=True)
+        mask[rows] = filter_events(
+            world.events.take(rows), load_classifier(args.clean_model), progress=True
+        )
         return mask
     if args.keep_file:
         t = pq.read_table(args.keep_file)
@@ -96,24 +104,36 @@ def _keep_mask(args, world):
 
 def run(args: argparse.Namespace) -> int:
     from jaxinterest.data.io import load_world
+    from jaxinterest.eval.ceiling import queries_for
+    from jaxinterest.eval.oracle import NOTICE, ORACLE_RECOMMENDERS
     from jaxinterest.eval.recommend import EvalConfig, evaluate_queries, load_queries
     from jaxinterest.eval.reference import reference_queries
     from jaxinterest.retrieval.merge import DEFAULT_METHOD
 
     t0 = time.perf_counter()
     world = load_world(args.world)
-    if (args.clean_model or args.keep_file) and args.recommender != "own-searches":
-        raise ValueError("--clean-model/--keep-file apply to --recommender own-searches only")
+    if (args.clean_model or args.keep_file) and args.recommender not in (
+        "own-searches",
+        "recent-behaviours",
+    ):
+        raise ValueError(
+            "--clean-model/--keep-file apply to --recommender own-searches / recent-behaviours"
+        )
     keep = _keep_mask(args, world)
     if args.queries:
         queries, source = load_queries(args.queries), {"queries_file": args.queries}
     else:
-        queries = reference_queries(world, args.recommender, args.n_queries, keep, args.seed)
+        if keep is not None:
+            queries = reference_queries(world, args.recommender, args.n_queries, keep, args.seed)
+        else:
+            queries = queries_for(world, args.recommender, args.n_queries, args.seed)
         source = {
             "recommender": args.recommender,
             "n_queries": args.n_queries,
             "cleaned_by": args.clean_model or args.keep_file,
         }
+        if args.recommender in ORACLE_RECOMMENDERS:
+            source["notice"] = NOTICE
     cfg = EvalConfig(
         k=args.k,
         per_query_k=args.per_query_k,

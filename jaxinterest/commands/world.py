@@ -32,7 +32,10 @@ def register(subparsers) -> None:
         "world",
         help="generate a synthetic world (news, events, users, test clicks, oracle labels)",
         description="Generate a deterministic synthetic world: same preset, knobs and seed give "
-        "byte-identical files. Layout: docs/data.md.",
+        "byte-identical files (layout: docs/data.md; what the generator measures on itself goes "
+        "to OUT/report.json, docs/world.md). --report measures the instrument's range on a world: "
+        "popularity, own searches, recent behaviours and the oracle ceiling (diagnostic: reads "
+        "the latent interests) on one test-week index, written into report.json.",
     )
     p.add_argument(
         "--preset",
@@ -41,7 +44,16 @@ def register(subparsers) -> None:
         help="tiny (tests), small (quickstart) or paper (Table 1 scale)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", help="output directory of a new world")
+    p.add_argument(
+        "--report",
+        nargs="?",
+        const=True,
+        metavar="DIR",
+        help="measure the evaluation range (reference recommenders + oracle ceiling) of world "
+        "DIR, or of the world just generated with --out, into its report.json (about a minute "
+        "on the small preset)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     for flag, field, typ, text in _KNOBS:
         default = getattr(WorldConfig(), field)
@@ -81,6 +93,34 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def run(args) -> int:
+    if not args.out and args.report in (None, True):
+        raise ValueError("nothing to do: give --out DIR to generate or --report DIR to measure")
+    if args.report not in (None, True) and args.out:
+        raise ValueError("give either --out (with an optional bare --report) or --report DIR")
+    if args.out:
+        generate(args)
+    if args.report is not None:
+        report_range(args.out if args.report is True else args.report)
+    return 0
+
+
+def report_range(path) -> None:
+    from jaxinterest.data.io import load_world
+    from jaxinterest.data.world_report import write_report
+    from jaxinterest.eval.ceiling import markdown_table, measure_range
+
+    t0 = time.perf_counter()
+    world = load_world(path)
+    rng = measure_range(world, progress=True)
+    rng["seconds"] = round(time.perf_counter() - t0, 1)
+    write_report(path, {"range": rng})
+    print(f"world range ({rng['notice']}):")
+    print(markdown_table(rng))
+    print(json.dumps(rng["ratios_recall@10"]))
+    print(f"written to {path}/report.json")
+
+
+def generate(args) -> None:
     knobs = {field: getattr(args, field) for _, field, _, _ in _KNOBS}
     knobs.update(_parse_sets(args.set))
     cfg = make_config(args.preset, seed=args.seed, **knobs)
@@ -113,4 +153,3 @@ def run(args) -> int:
             }
         )
     )
-    return 0

@@ -2,10 +2,11 @@
 
 Navigational ("youtube", "www.amazon.com"), login ("bank login"), utility ("weather today",
 "weather miami"), transactional ("cheap flights to denver"), phone numbers, random strings,
-URL-only visits and generic browsing. Some noise is hard on purpose: it reuses words of real
-interests ("weather" next to "hurricane season forecast", "<team> tickets" next to "<team> trade
-rumors", the weather category's own site for a plain forecast page), so a classifier has to learn
-the *form* of a behaviour, not a word list.
+URL-only visits and generic browsing. Some noise is hard on purpose: it names the user's own
+entities in the very form of their interest events ("<brand> login" beside "<brand> earnings",
+"<team> tickets, schedule and prices | <site>" beside "<team> news, analysis and updates |
+<site>"), and plain utility pages live on the news sites of real interest categories, so a
+classifier has to read the meaning of a behaviour, not its form or a word list.
 """
 
 from __future__ import annotations
@@ -70,17 +71,29 @@ _SEARCH_CITY = (
     ("hotels in {c}", "transactional"),
     ("{c} traffic", "utility"),
 )
-SEARCH_ENT_NOISE = Templates(
-    (
-        "{e} tickets",
-        "{e} login",
-        "{e} official site",
-        "{e} phone number",
-        "{e} store near me",
-        "{e} jersey",
-        "{e} tickets cheap",
-    )
+# Hard search noise names one of the user's own entities, often in the very form of an
+# interest query ("<brand> earnings" is kept, "<brand> login" is noise): only the meaning of the
+# word next to the name tells them apart.
+SEARCH_ENT_NOISE = Templates(("{e} {x}", "{e} {x} {z}", "{x} {e}", "{e} {x} {m}"))
+# (word, kind): what people search next to a name when they want to do something, not read
+SEARCH_ENT_WORDS = (
+    ("tickets", "transactional"),
+    ("tickets cheap", "transactional"),
+    ("jersey", "transactional"),
+    ("promo code", "transactional"),
+    ("gift card", "transactional"),
+    ("store near me", "transactional"),
+    ("login", "login"),
+    ("sign in", "login"),
+    ("account login", "login"),
+    ("official site", "navigational"),
+    ("app download", "navigational"),
+    ("careers", "navigational"),
+    ("customer service", "utility"),
+    ("phone number", "utility"),
+    ("store hours", "utility"),
 )
+SEARCH_ENT_TAILS = ("today", "online", "near me", "2024")
 _BROWSE_FIXED = (
     ("Facebook - log in or sign up", "https://www.facebook.com/", "login"),
     ("Inbox - Gmail", "https://mail.google.com/mail/u/0/#inbox", "generic"),
@@ -112,10 +125,19 @@ _BROWSE_CITY = (
     ("Hotels in {c} - compare prices", "https://www.hotelfinder.com/{cs}"),
 )
 _BROWSE_CITY_KIND = ("utility", "utility", "transactional")
+# Hard browse noise: an entity's ticket / login / shop pages, half of them on the same news
+# site and in the same "<title> | <site>" form as the user's real reading about that entity.
 BROWSE_ENT_NOISE = (
     ("{E} Tickets | Ticketmaster", "https://www.ticketmaster.com/{Es}-tickets", "transactional"),
     ("Sign in to your {E} account", "https://accounts.{En}.com/login", "login"),
     ("Shop official {E} gear | FanShop", "https://shop.fanstore.com/{Es}", "transactional"),
+    (
+        "{E} tickets, schedule and prices | {S}",
+        "https://www.{S}/{Cs}/{Es}/tickets",
+        "transactional",
+    ),
+    ("{E} store hours and locations | {S}", "https://www.{S}/local/{Es}-hours", "utility"),
+    ("Sign in to {S} to follow {E}", "https://www.{S}/account/login?next={Es}", "login"),
 )
 BROWSE_ENT_TITLE = Templates(tuple(t for t, _, _ in BROWSE_ENT_NOISE))
 BROWSE_ENT_URL = Templates(tuple(u for _, u, _ in BROWSE_ENT_NOISE))
@@ -173,21 +195,9 @@ class NoisePools:
         self.browse_title, self.browse_url = pool(b_title), pool(b_url)
         self.browse_kind = np.asarray([NOISE_KINDS.index(k) for k in b_kind], np.int8)
         self.browse_p = _kind_zipf(self.browse_kind, BROWSE_SHARES, rng)
-        self.ent_search_kind = np.asarray(
-            [
-                NOISE_KINDS.index(k)
-                for k in (
-                    "transactional",
-                    "login",
-                    "navigational",
-                    "utility",
-                    "transactional",
-                    "transactional",
-                    "transactional",
-                )
-            ],
-            np.int8,
-        )
+        self.ent_words = pool(w for w, _ in SEARCH_ENT_WORDS)
+        self.ent_word_kind = np.asarray([NOISE_KINDS.index(k) for _, k in SEARCH_ENT_WORDS])
+        self.ent_tails = pool(SEARCH_ENT_TAILS)
         self.ent_browse_kind = np.asarray([NOISE_KINDS.index(k) for _, _, k in BROWSE_ENT_NOISE])
         self.En = pool(slug(n).replace("-", "") for n in pools.E.to_pylist())
 
@@ -211,10 +221,16 @@ def render_search_noise(np_: NoisePools, pools: Pools, ent: np.ndarray, rng):
     kind = np_.search_kind[pick]
     hard = np.flatnonzero(ent >= 0)
     if len(hard):
-        tid = rng.integers(len(SEARCH_ENT_NOISE), size=len(hard))
-        ht = SEARCH_ENT_NOISE.render(tid, {"e": (pools.e, ent[hard])})
-        text = _scatter(text, hard, ht)
-        kind[hard] = np_.ent_search_kind[tid]
+        h = len(hard)
+        word = rng.integers(len(np_.ent_word_kind), size=h)
+        v = {
+            "e": (pools.e, ent[hard]),
+            "x": (np_.ent_words, word),
+            "z": (np_.ent_tails, rng.integers(len(SEARCH_ENT_TAILS), size=h)),
+            "m": (pools.m, rng.integers(len(pools.m), size=h)),
+        }
+        text = _scatter(text, hard, SEARCH_ENT_NOISE.render(rng.integers(4, size=h), v))
+        kind[hard] = np_.ent_word_kind[word]
     return text, kind
 
 
@@ -227,7 +243,14 @@ def render_browse_noise(np_: NoisePools, pools: Pools, ent: np.ndarray, rng):
     hard = np.flatnonzero(ent >= 0)
     if len(hard):
         tid = rng.integers(len(BROWSE_ENT_TITLE), size=len(hard))
-        v = {"E": (pools.E, ent[hard]), "Es": (pools.Es, ent[hard]), "En": (np_.En, ent[hard])}
+        cat = pools.entity_category[ent[hard]]
+        v = {
+            "E": (pools.E, ent[hard]),
+            "Es": (pools.Es, ent[hard]),
+            "En": (np_.En, ent[hard]),
+            "S": (pools.S, pools.site(cat, rng)),
+            "Cs": (pools.Cs, cat),
+        }
         title = _scatter(title, hard, BROWSE_ENT_TITLE.render(tid, v))
         url = _scatter(url, hard, BROWSE_ENT_URL.render(tid, v))
         kind[hard] = np_.ent_browse_kind[tid]

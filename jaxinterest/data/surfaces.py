@@ -118,6 +118,7 @@ class Pools:
         self.S = pool(s for ss in sites for s in ss)
         self.m, self.D = pool(MODIFIERS), pool(DAYS)
         self.n_entities, self.n_sub, self.n_kw = len(names), len(ph), len(kws)
+        self.entity_category = space.entity_category
 
     def keyword(self, sub: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.kw_start[sub] + (rng.random(len(sub)) * self.kw_count[sub]).astype(np.int64)

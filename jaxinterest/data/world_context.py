@@ -101,6 +101,23 @@ def pick_article(ctx: Context, sub, ent, t, lo_bound, rng, recent=3 * DAY, hi=No
     return pick
 
 
+def pick_utility(ctx: Context, t, lo_bound, hi_bound, rng):
+    """A daily utility article for noise clicks at times t: one of the last day's, else any of
+    the window's (`fix_time` then moves the click after it). Never a content article, so the
+    noise label stays true."""
+    n = len(t)
+    pick = ctx.utility.sample(np.zeros(n), np.maximum(t - DAY, lo_bound), t, rng.random(n))
+    miss = np.flatnonzero(pick < 0)
+    if len(miss):
+        pick[miss] = ctx.utility.sample(
+            np.zeros(len(miss)),
+            np.full(len(miss), lo_bound),
+            np.full(len(miss), hi_bound - 120),
+            rng.random(len(miss)),
+        )
+    return pick
+
+
 def fix_time(ctx: Context, pick, t, lo_bound, hi_bound, rng):
     """Any article where none was found (and never one published after the click: bump the
     click time instead)."""

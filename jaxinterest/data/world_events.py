@@ -15,7 +15,14 @@ import pyarrow as pa
 from jaxinterest.data.entities import sample_within
 from jaxinterest.data.noise import NOISE_KINDS, render_browse_noise, render_search_noise
 from jaxinterest.data.surfaces import render_browse, render_search
-from jaxinterest.data.world_context import Context, choose_slot, explore, fix_time, pick_article
+from jaxinterest.data.world_context import (
+    Context,
+    choose_slot,
+    explore,
+    fix_time,
+    pick_article,
+    pick_utility,
+)
 from jaxinterest.data.world_users import DAY, K_MAX
 
 DOMAINS = ("search", "browse", "click")
@@ -118,12 +125,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
         rng.random(pop.sum()),
     )
     noi = is_noise[rows]
-    pick[noi] = ctx.utility.sample(
-        np.zeros(noi.sum()),
-        np.maximum(rt[noi] - DAY, ctx.train_start),
-        rt[noi],
-        rng.random(noi.sum()),
-    )
+    pick[noi] = pick_utility(ctx, rt[noi], ctx.train_start, ctx.train_end, rng)
     kind[rows[noi]] = 2 + NOISE_KINDS.index("daily")
     pick, t[rows] = fix_time(ctx, pick, rt, ctx.train_start, ctx.train_end, rng)
     text.append((rows, ctx.titles.take(pa.array(pick))))

@@ -27,6 +27,12 @@ UTILITY_TITLES = Templates(
         "Weather today: {c} forecast for {d}",
         "Word puzzle hints and answer for {d}",
         "Traffic and transit updates for {d}",
+        # the same services in the form of real headlines ("Five things to know about ...")
+        "Five things to know about {d} road closures in {c}",
+        "Inside the {d} lottery draw: winning numbers and payouts",
+        "{c} weather latest: what to expect on {d}",
+        "What's open and closed on {d}: store hours update",
+        "Gas prices today in {c}: cheapest stations for {d}",
     )
 )
 UTILITY_ABSTRACT = "Daily service update published every morning."

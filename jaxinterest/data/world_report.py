@@ -129,5 +129,5 @@ def write_report(out, parts: dict) -> dict:
     path = Path(out) / "report.json"
     report = json.loads(path.read_text()) if path.exists() else {}
     report.update(parts)
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(report, indent=2) + "\n")
     return report

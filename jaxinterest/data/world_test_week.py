@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from jaxinterest.data.world_context import Context, choose_slot, explore, fix_time, pick_article
+from jaxinterest.data.world_context import (
+    Context,
+    choose_slot,
+    explore,
+    fix_time,
+    pick_article,
+    pick_utility,
+)
 from jaxinterest.data.world_users import DAY
 
 SOURCES = ("pair", "entity", "subtopic", "wander", "popular", "daily")
@@ -52,12 +59,7 @@ def make_test_clicks(ctx: Context, lo: int, hi: int, rng: np.random.Generator):
         t[pop],
         rng.random(pop.sum()),
     )
-    pick[daily] = ctx.utility.sample(
-        np.zeros(daily.sum()),
-        np.maximum(t[daily] - DAY, ctx.test_start),
-        t[daily],
-        rng.random(daily.sum()),
-    )
+    pick[daily] = pick_utility(ctx, t[daily], ctx.test_start, ctx.test_end, rng)
     pick, t = fix_time(ctx, pick, t, ctx.test_start, ctx.test_end, rng)
     a_ent, a_sub = ctx.news.entity[pick], ctx.news.sub[pick]
     i_ent, i_sub = us.entity[gu, slot], us.sub[gu, slot]

@@ -11,6 +11,11 @@ window (events.parquet, news.parquet); none reads test_clicks or the oracle.
   to what everyone read, through the same retrieval path as every other recommender.
 - shuffled_searches: another user's own_searches list (a random derangement of users), a floor
   that has realistic query text but no link to the user; own_searches must beat it.
+- recent_behaviours: the user's most recent distinct behaviours of every domain (queries, page
+  titles, clicked titles) as queries: the simplest reader of all three domains, so the gap
+  between it and own_searches shows what the cross-domain signal is worth without any model.
+
+The ceiling diagnostics that read the latent interests live apart, in `eval/oracle.py`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 
 from jaxinterest.data.columns import column
 
-RECOMMENDERS = ("own-searches", "popularity", "shuffled-searches")
+RECOMMENDERS = ("own-searches", "popularity", "shuffled-searches", "recent-behaviours")
 
 
 def own_searches(world, n: int = 10, keep_mask=None) -> dict[str, list[str]]:
@@ -29,14 +34,27 @@ def own_searches(world, n: int = 10, keep_mask=None) -> dict[str, list[str]]:
 
     keep_mask: optional bool [N events] from noise cleaning; dropped events are not used.
     """
+    return recent_texts(world, ("search",), n, keep_mask)
+
+
+def recent_behaviours(world, n: int = 10, keep_mask=None) -> dict[str, list[str]]:
+    """Per user, up to n distinct behaviour texts of any domain, newest first."""
+    return recent_texts(world, ("search", "browse", "click"), n, keep_mask)
+
+
+def recent_texts(world, domains, n: int = 10, keep_mask=None) -> dict[str, list[str]]:
+    """Per user, up to n distinct (case-insensitive) texts of events in `domains`, newest
+    first; keep_mask (bool [N events]) drops events."""
     users = column(world.events, "user_id")
-    domains = column(world.events, "domain")
     texts = column(world.events, "text")
     times = np.asarray(column(world.events, "timestamp"), np.int64)
     if keep_mask is not None and len(keep_mask) != len(users):
         raise ValueError(f"keep_mask has {len(keep_mask)} rows for {len(users)} events")
+    wanted = set(domains)
     rows = [
-        i for i, d in enumerate(domains) if d == "search" and (keep_mask is None or keep_mask[i])
+        i
+        for i, d in enumerate(column(world.events, "domain"))
+        if d in wanted and (keep_mask is None or keep_mask[i])
     ]
     # Newest first, whatever the table order; row index breaks timestamp ties deterministically.
     rows.sort(key=lambda i: (-times[i], -i))
@@ -95,4 +113,6 @@ def reference_queries(world, name: str, n: int = 10, keep_mask=None, seed: int =
         return popularity(world, n)
     if name == "shuffled-searches":
         return shuffled_searches(world, n, seed)
+    if name == "recent-behaviours":
+        return recent_behaviours(world, n, keep_mask)
     raise ValueError(f"unknown recommender {name!r}; use one of {RECOMMENDERS}")
