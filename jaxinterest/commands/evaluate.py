@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--article-text", choices=("title", "title_abstract"), default="title")
     p.add_argument("--ranked-out", metavar="FILE", help="also write ranked lists as JSONL")
     p.add_argument("--seed", type=int, default=0, help="seed of shuffled-searches")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject users with more than 50 events in a domain and cold flags that disagree "
+        "with the training clicks (default: keep the 50 most recent, derive the flag; counted)",
+    )
     p.set_defaults(func=run)
 
 
@@ -111,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxinterest.retrieval.merge import DEFAULT_METHOD
 
     t0 = time.perf_counter()
-    world = load_world(args.world)
+    world = load_world(args.world, strict=args.strict)
     if (args.clean_model or args.keep_file) and args.recommender not in (
         "own-searches",
         "recent-behaviours",
@@ -146,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     )
     report = {
         "world": str(args.world),
+        "adjusted_by_loader": {f: dict(c) for f, c in world.adjusted.items()},
         **source,
         **report,
         "total_seconds": round(time.perf_counter() - t0, 1),

@@ -34,7 +34,10 @@ def duplicates(col) -> np.ndarray:
     return mask
 
 
-def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
+def check_events(t: pa.Table, probs: Problems, meta: dict, strict: bool = False) -> None:
+    """Row checks of events.parquet. More than 50 events of a user in a domain: the 50 most
+    recent are kept and the rest dropped and counted (the paper's rule), or with strict=True
+    reported as errors."""
     dom = t.column("domain")
     probs.add(
         ~to_numpy(pc.fill_null(pc.is_in(dom, pa.array(DOMAINS)), False)),
@@ -93,7 +96,14 @@ def check_events(t: pa.Table, probs: Problems, meta: dict) -> None:
     rank = np.arange(len(rows)) - np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
     over = np.zeros(len(t), bool)
     over[rows[order[rank >= MAX_EVENTS_PER_DOMAIN]]] = True
-    probs.add(over, "domain", f"more than {MAX_EVENTS_PER_DOMAIN} events for this user and domain")
+    if strict:
+        probs.add(
+            over, "domain", f"more than {MAX_EVENTS_PER_DOMAIN} events for this user and domain"
+        )
+    else:
+        probs.truncate(
+            over, f"older than the {MAX_EVENTS_PER_DOMAIN} most recent of the user and domain"
+        )
 
 
 def check_users(t: pa.Table, probs: Problems) -> None:
@@ -126,6 +136,35 @@ def check_refs(probs: Problems, t: pa.Table, col: str, ref: pa.Array, what: str)
     v = t.column(col)
     bad = to_numpy(pc.fill_null(pc.invert(pc.is_in(v, ref)), False)) & ~to_numpy(pc.is_null(v))
     probs.add(bad, col, f"unknown {what}", lambda r: repr(v[r].as_py()))
+
+
+def check_cold_flags(users: pa.Table, events: pa.Table, meta: dict, file, strict: bool):
+    """users.cold must say "fewer than cold_max_clicks training clicks" (docs/data.md). Returns
+    the users table with the derived flag and the number of rows whose file flag disagreed;
+    strict=True raises on the first disagreement instead."""
+    limit = int(meta.get("cold_max_clicks", meta.get("config", {}).get("cold_max_clicks", 5)))
+    clicks = events.filter(pc.equal(events.column("domain"), "click")).column("user_id")
+    counts = pc.value_counts(clicks)
+    ids, n = counts.field("values"), np.append(to_numpy(counts.field("counts")), 0)
+    idx = to_numpy(pc.fill_null(pc.index_in(users.column("user_id"), ids), -1)).astype(np.int64)
+    per_user = n[idx]  # index -1 (no clicks) reads the appended 0
+    derived = per_user < limit
+    given = to_numpy(users.column("cold")).astype(bool)
+    bad = np.flatnonzero(derived != given)
+    if len(bad) and strict:
+        r = int(bad[0])
+        raise SchemaError(
+            file,
+            r,
+            "cold",
+            f"flag {bool(given[r])} disagrees with the training clicks: user "
+            f"{users.column('user_id')[r].as_py()!r} has {int(per_user[r])} clicks "
+            f"(cold means fewer than {limit}); {len(bad)} users disagree",
+        )
+    fixed = users.set_column(
+        users.column_names.index("cold"), "cold", pa.array(derived, pa.bool_())
+    )
+    return fixed, len(bad), bad[:1]
 
 
 def check_users_have_events(users: pa.Table, probs: Problems, event_users: pa.Array) -> None:

@@ -41,6 +41,8 @@ class World:
     users: pa.Table | None = None
     test_clicks: pa.Table | None = None
     skipped: dict[str, Counter] = field(default_factory=dict)  # file -> reason -> rows
+    # rows dropped or values replaced by documented rules (not errors): file -> reason -> rows
+    adjusted: dict[str, Counter] = field(default_factory=dict)
 
     def user_slices(self) -> tuple[list[str], np.ndarray]:
         """Events are sorted by user: ([n_users] ids, [n_users + 1] row offsets into events)."""
@@ -85,12 +87,16 @@ def _read(path: Path, name: str, on_error: str) -> tuple[pa.Table, Problems]:
         table, bad_utf8 = _read_binary(path)
     if not bad_utf8:
         S.check_columns(table, name, str(path))
+        table = S.normalize_types(table, name)
+    if len(table) == 0 and name in ("news", "events", "users"):
+        raise SchemaError(path, None, None, "the file has no rows")
     probs = Problems(str(path), len(table), on_error)
     for col, mask in bad_utf8.items():
         probs.add(mask, col, "invalid UTF-8 (e.g. a lone surrogate or stray byte)")
     if bad_utf8:  # back to strings, with the bad rows blanked so casting succeeds
         table = _restore_strings(table, probs.keep)
         S.check_columns(table, name, str(path))
+        table = S.normalize_types(table, name)
     S.check_rows(table, name, probs)
     return table, probs
 
@@ -166,12 +172,17 @@ def _restore_strings(table: pa.Table, ok: np.ndarray) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
-def _finish(table: pa.Table, probs: Problems, name: str, skipped: dict) -> pa.Table:
-    """Drop skipped rows (reporting counts) and cast to the canonical Arrow types."""
+def _finish(table: pa.Table, probs: Problems, name: str, world: World) -> pa.Table:
+    """Drop skipped and truncated rows (reporting counts) and cast to the canonical types."""
     if probs.counts:
-        skipped[probs.file] = probs.counts
+        world.skipped[probs.file] = probs.counts
         for reason, n in sorted(probs.counts.items()):
             print(f"{probs.file}: skipped {n} rows ({reason})", file=sys.stderr)
+    if probs.truncated:
+        world.adjusted[probs.file] = probs.truncated
+        for reason, n in sorted(probs.truncated.items()):
+            print(f"{probs.file}: dropped {n} rows ({reason})", file=sys.stderr)
+    if probs.counts or probs.truncated:
         table = table.filter(pa.array(probs.keep))
     target = S.ARROW[name]
     cols = [table.column(f.name).cast(f.type) for f in target]
@@ -184,11 +195,16 @@ def load_world(
     *,
     on_error: str = "raise",
     parts: tuple[str, ...] = ("news", "events", "users", "test_clicks"),
+    strict: bool = False,
 ) -> World:
     """Load and validate a world directory (never reads oracle/).
 
     on_error: "raise" -> SchemaError at the first bad row; "skip" -> bad rows are dropped,
     counted per reason in World.skipped and printed to stderr.
+    Two documented rules adjust real logs instead of rejecting them (counted in
+    World.adjusted and printed): a user's events beyond the 50 most recent per domain are
+    dropped, and users.cold is derived from the training clicks where the file disagrees.
+    strict=True turns both into errors.
     """
     path = Path(path)
     unknown = set(parts) - set(FILES)
@@ -200,22 +216,24 @@ def load_world(
     if "news" in raw:
         t, p = raw["news"]
         C.check_news(t, p)
-        world.news = _finish(t, p, "news", world.skipped)
+        world.news = _finish(t, p, "news", world)
     if "users" in raw:
         C.check_users(*raw["users"])
     if "events" in raw:
         t, p = raw["events"]
-        C.check_events(t, p, meta)
+        C.check_events(t, p, meta, strict)
         if "users" in raw:
             C.check_refs(p, t, "user_id", raw["users"][0].column("user_id"), "user (not in users)")
         if world.news is not None:
             C.check_refs(p, t, "news_id", world.news.column("news_id"), "news_id (not in news)")
-        world.events = _finish(t, p, "events", world.skipped)
+        world.events = _finish(t, p, "events", world)
     if "users" in raw:
         t, p = raw["users"]
         if world.events is not None:
             C.check_users_have_events(t, p, pc.unique(world.events.column("user_id")))
-        world.users = _finish(t, p, "users", world.skipped)
+        world.users = _finish(t, p, "users", world)
+        if world.events is not None:
+            world.users = _derive_cold(world, strict)
     if "test_clicks" in raw:
         t, p = raw["test_clicks"]
         C.check_test_clicks(t, p, meta)
@@ -224,8 +242,24 @@ def load_world(
         if world.news is not None:
             C.check_refs(p, t, "news_id", world.news.column("news_id"), "news_id (not in news)")
             C.check_fresh(t, p, world.news, meta)
-        world.test_clicks = _finish(t, p, "test_clicks", world.skipped)
+        world.test_clicks = _finish(t, p, "test_clicks", world)
     return world
+
+
+def _derive_cold(world: World, strict: bool) -> pa.Table:
+    file = str(world.path / FILES["users"])
+    users, n_bad, first = C.check_cold_flags(world.users, world.events, world.meta, file, strict)
+    if n_bad:
+        world.adjusted.setdefault(file, Counter())["cold: flag disagrees with training clicks"] = (
+            n_bad
+        )
+        example = users.column("user_id")[int(first[0])].as_py()
+        print(
+            f"{file}: {n_bad} users' cold flag disagrees with their training clicks (e.g. "
+            f"{example!r}); using the flag derived from the clicks (--strict to reject)",
+            file=sys.stderr,
+        )
+    return users
 
 
 def load_noise_labels(path: str | Path, *, on_error: str = "raise") -> pa.Table:

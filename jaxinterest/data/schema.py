@@ -118,6 +118,7 @@ class Problems:
         self.file, self.on_error = file, on_error
         self.keep = np.ones(n_rows, bool)
         self.counts: Counter[str] = Counter()
+        self.truncated: Counter[str] = Counter()  # rows dropped by a rule, not an error
 
     def add(self, bad: np.ndarray, field: str, reason: str, detail=None) -> None:
         """bad: [n_rows] bool mask of rows with this problem (only rows still kept count)."""
@@ -131,8 +132,18 @@ class Problems:
         self.counts[f"{field}: {reason}"] += int(bad.sum())
         self.keep &= ~bad
 
+    def truncate(self, drop: np.ndarray, reason: str) -> None:
+        """Drop rows by a documented rule in both modes (e.g. the 50-most-recent cap),
+        counted apart from errors."""
+        drop = np.asarray(drop, bool) & self.keep
+        if drop.any():
+            self.truncated[reason] += int(drop.sum())
+            self.keep &= ~drop
+
 
 def _type_ok(kind: str, t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):  # pandas "category" columns
+        return _type_ok(kind, t.value_type)
     if kind == "string":
         return pa.types.is_string(t) or pa.types.is_large_string(t)
     if kind == "int":
@@ -152,8 +163,25 @@ def check_columns(table: pa.Table, name: str, file: str) -> None:
         if f.name not in table.column_names:
             raise SchemaError(file, None, f.name, f"missing column (have {table.column_names})")
         t = table.schema.field(f.name).type
+        if pa.types.is_null(t) and f.nullable:  # an all-null column as pandas writes it
+            continue
         if not _type_ok(f.kind, t):
             raise SchemaError(file, None, f.name, f"wrong type {t}, expected {f.kind}")
+
+
+def normalize_types(table: pa.Table, name: str) -> pa.Table:
+    """Decode dictionary (category) columns and give all-null columns the spec's type, so the
+    row checks and every reader see plain types. Call after `check_columns`."""
+    arrow = ARROW.get(name)
+    for i, f in enumerate(table.schema):
+        target = None
+        if pa.types.is_dictionary(f.type):
+            target = f.type.value_type
+        elif pa.types.is_null(f.type) and arrow is not None and f.name in arrow.names:
+            target = arrow.field(f.name).type
+        if target is not None:
+            table = table.set_column(i, pa.field(f.name, target), table.column(i).cast(target))
+    return table
 
 
 def check_rows(table: pa.Table, name: str, probs: Problems) -> None:
