@@ -111,11 +111,13 @@ def build_app(
             rows = req.sampling.n if req.max_tokens else 1
             work = asyncio.gather(*(batcher.submit(key, rows, j) for j in _jobs(req)))
             watch = asyncio.ensure_future(_until_disconnect(request))
-            done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                watch.cancel()
             if work not in done:  # the client left: drop its jobs
                 work.cancel()
                 return Response(status_code=499)
-            watch.cancel()
             return JSONResponse(body_of(model, req, work.result()))
         except RequestError as err:
             return JSONResponse(err.body(), status_code=err.status)
