@@ -129,7 +129,7 @@ def hf_generate_fn(model, prompts, new: int, sample: bool):
     return run
 
 
-def ours_fn(params, cfg, prompts, new: int, sample: bool, **kw):
+def ours_fn(params, cfg, prompts, new: int, sample: bool, num_samples: int = 1, **kw):
     key = jax.random.key(0)
 
     def run():
@@ -137,7 +137,7 @@ def ours_fn(params, cfg, prompts, new: int, sample: bool, **kw):
             params,
             cfg,
             prompts,
-            SamplingParams(max_new_tokens=new, temperature=1.0 if sample else 0.0),
+            SamplingParams(new, temperature=1.0 if sample else 0.0, num_samples=num_samples),
             key=key,
             batch_rows=max(256, len(prompts)),
             **kw,
