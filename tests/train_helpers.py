@@ -69,11 +69,15 @@ def packed(seed: int = 0, rows: int = ROWS):
     return pack(draw(PROMPT), draw(MAX_LEN), 0, PROMPT, MAX_LEN)
 
 
-def grpo_batch(p, seed: int = 0):
-    """A packed batch with pi_old recomputed from params p, a reference slightly off it, and
-    random advantages."""
+def grpo_batch(p, seed: int = 0, off_policy: float = 0.0):
+    """A packed batch with pi_old recomputed from params p (plus normal noise of scale
+    `off_policy` on the completion tokens, so that ratios differ from 1), a reference slightly
+    off it, and random advantages."""
     batch = packed(seed)
-    batch["old_logp"] = np.asarray(LOGPROB(p, batch))
+    noise = np.random.default_rng(seed + 2).normal(0, off_policy, batch["tokens"].shape)
+    batch["old_logp"] = np.asarray(LOGPROB(p, batch)) + (noise * batch["completion_mask"]).astype(
+        np.float32
+    )
     batch["ref_logp"] = batch["old_logp"] - 0.1 * batch["completion_mask"]
     batch["advantages"] = np.random.default_rng(seed + 1).normal(0, 1, ROWS).astype(np.float32)
     return batch

@@ -46,37 +46,56 @@ def split_micro_batches(batch, micro_batches: int):
     return jax.tree.map(split, batch)
 
 
+def _is_extreme(name: str) -> bool:
+    return name.endswith(("_min", "_max"))
+
+
 def accumulate_gradients(objective: Objective, params, batch, rng, frozen, micro_batches: int):
     """(loss, grads float32, aux, total weight or None) over micro-batches, weighted as in the
-    module docstring (weight 1 each, and None returned, when the objective gives none).
+    module docstring (weight 1 each, and None returned, when the objective gives none). aux
+    entries named *_min / *_max take the min / max over micro-batches, the others the weighted
+    mean of the micro-batch values: exact for means over rows, an approximation for per-token
+    shares (e.g. GRPO's clip_frac) when micro-batches hold different token counts.
     rng: the step's key; micro-batch i gets fold_in(rng, i)."""
     grad_fn = jax.value_and_grad(objective, has_aux=True)
 
     def one(mb, i):
         (loss, aux), grads = grad_fn(params, mb, jax.random.fold_in(rng, i), frozen)
-        aux = dict(aux)
-        w = jax.lax.stop_gradient(jnp.asarray(aux.pop("weight", 1.0), jnp.float32))
+        aux = {k: jnp.asarray(v, jnp.float32) for k, v in aux.items()}
+        w = jax.lax.stop_gradient(aux.pop("weight", jnp.float32(1.0)))
         grads = jax.tree.map(lambda g: g.astype(jnp.float32) * w, grads)
-        aux = {k: jnp.asarray(v, jnp.float32) * w for k, v in aux.items()}
-        return loss.astype(jnp.float32) * w, grads, aux, w
+        sums = {k: v * w for k, v in aux.items() if not _is_extreme(k)}
+        extremes = {k: v for k, v in aux.items() if _is_extreme(k)}
+        return (loss.astype(jnp.float32) * w, grads, sums, w), extremes
 
     mbs = batch if micro_batches == 1 else split_micro_batches(batch, micro_batches)
     first = batch if micro_batches == 1 else jax.tree.map(lambda x: x[0], mbs)
     weighted = "weight" in jax.eval_shape(objective, params, first, rng, frozen)[1]
     if micro_batches == 1:
-        loss, grads, aux, w = one(batch, 0)
+        (loss, grads, aux, w), extremes = one(batch, 0)
     else:
-        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(one, first, 0))
+        shapes = jax.eval_shape(one, first, 0)
+        init = (
+            jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes[0]),
+            {
+                k: jnp.full(s.shape, jnp.inf if k.endswith("_min") else -jnp.inf, s.dtype)
+                for k, s in shapes[1].items()
+            },
+        )
 
         def body(acc, xs):
-            mb, i = xs
-            return jax.tree.map(jnp.add, acc, one(mb, i)), None
+            sums, extremes = one(*xs)
+            reduce = {k: jnp.minimum if k.endswith("_min") else jnp.maximum for k in extremes}
+            extremes = {k: reduce[k](acc[1][k], v) for k, v in extremes.items()}
+            return (jax.tree.map(jnp.add, acc[0], sums), extremes), None
 
-        (loss, grads, aux, w), _ = jax.lax.scan(body, zeros, (mbs, jnp.arange(micro_batches)))
+        ((loss, grads, aux, w), extremes), _ = jax.lax.scan(
+            body, init, (mbs, jnp.arange(micro_batches))
+        )
     # A batch without any weight (no target tokens) gives zero loss and zero gradient.
     inv = jnp.where(w > 0, 1.0 / jnp.where(w > 0, w, 1.0), 0.0)
     scale = lambda x: x * inv  # noqa: E731
-    aux = jax.tree.map(scale, aux)
+    aux = {k: scale(v) for k, v in aux.items()} | extremes
     return scale(loss), jax.tree.map(scale, grads), aux, (w if weighted else None)
 
 
@@ -92,7 +111,8 @@ def train_step_fn(
     metrics (float32/int32 scalars, left on device): loss, grad_norm (before clipping),
     nonfinite (1 if this update was skipped), skipped (running total), weight (sum of
     micro-batch weights, when the objective gives them), lr (if `schedule` is given; the rate
-    this update used), and the objective's aux (weighted means over micro-batches).
+    this update used), and the objective's aux (combined over micro-batches as in
+    `accumulate_gradients`).
     """
     if micro_batches < 1:
         raise ValueError(f"micro_batches must be >= 1, got {micro_batches}")
