@@ -140,6 +140,14 @@ def test_unknown_user_and_bad_flags_raise_before_building(world_dir, users, tmp_
     assert "no such completions file" in capsys.readouterr().err
 
 
+def test_list_length_must_match_the_prompt(world_dir):
+    from jaxinterest.data.prompts import PromptConfig
+    from jaxinterest.rewards import RewardConfig, build_rewards
+
+    with pytest.raises(ValueError, match="n_queries=3 but the prompt asks for 5"):
+        build_rewards(world_dir, RewardConfig(n_queries=3), prompt_cfg=PromptConfig())
+
+
 def test_help_in_a_subprocess():
     exe = Path(sys.executable).parent / "jaxinterest"
     out = subprocess.run([str(exe), "rewards", "--help"], capture_output=True, text=True)

@@ -210,7 +210,10 @@ def run(args: argparse.Namespace) -> int:
         )
     model = build_rewards(
         world, cfg, clean_fn=_clean_fn(args), tokenizer=_tokenizer(args.tokenizer),
-        prompt_cfg=PromptConfig(max_prompt_tokens=args.max_prompt_tokens),
+        prompt_cfg=PromptConfig(
+            n_queries=args.n_queries or PromptConfig().n_queries,
+            max_prompt_tokens=args.max_prompt_tokens,
+        ),
         cache_dir=args.cache_dir, progress=True,
     )  # fmt: skip
     t_build = time.perf_counter() - t0

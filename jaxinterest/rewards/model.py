@@ -71,6 +71,11 @@ def build_rewards(
     cache_dir: keep the article embeddings and index there for reruns (news_cache.py).
     """
     cfg = cfg or RewardConfig()
+    if prompt_cfg is not None and cfg.n_queries not in (None, prompt_cfg.n_queries):
+        raise ValueError(
+            f"RewardConfig.n_queries={cfg.n_queries} but the prompt asks for "
+            f"{prompt_cfg.n_queries} queries; R_struct would reject every list the prompt asks for"
+        )
     if not isinstance(world, World):
         world = load_world(Path(world), parts=("news", "events", "users"))
     if world.news is None or world.events is None:
