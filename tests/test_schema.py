@@ -159,11 +159,9 @@ def test_duplicate_event_id_and_over_limit(world):
     t2 = pa.concat_tables([pa.Table.from_pylist(rows, schema=t.schema), t.slice(1)])
     t2 = t2.filter(pa.compute.not_equal(t2.column("event_id"), 4))
     pq.write_table(t2, world / "events.parquet")
-    n_search = sum(
-        1
-        for uu, d in zip(t2.column("user_id").to_pylist(), t2.column("domain").to_pylist())
-        if uu == u and d == "search"
-    )
+    mine = t2.filter(pa.compute.equal(t2.column("user_id"), u))
+    mine = mine.filter(pa.compute.equal(mine.column("domain"), "search"))
+    n_search = len(mine)
     w = load_world(world)
     dropped = w.adjusted[str(world / "events.parquet")]
     assert sum(dropped.values()) == n_search - 50
@@ -171,15 +169,7 @@ def test_duplicate_event_id_and_over_limit(world):
     kept = ev.filter(pa.compute.equal(ev.column("domain"), "search"))
     assert len(kept) == 50
     # the dropped ones are the oldest: every kept timestamp >= every dropped one
-    all_ts = sorted(
-        ts
-        for uu, d, ts in zip(
-            t2.column("user_id").to_pylist(),
-            t2.column("domain").to_pylist(),
-            t2.column("timestamp").to_pylist(),
-        )
-        if uu == u and d == "search"
-    )
+    all_ts = sorted(mine.column("timestamp").to_pylist())
     assert min(kept.column("timestamp").to_pylist()) >= all_ts[-50]
     e = _err(world, strict=True)
     assert e.field == "domain" and "more than 50" in e.message
