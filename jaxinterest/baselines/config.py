@@ -19,6 +19,7 @@ class ModelConfig:
     max_len: int = 50  # most recent events of those domains kept per user
     d_model: int = 64
     item_rank: int = 64  # rank of the item tower's residual projection (layers.py)
+    tie_head: bool = True  # output head = input projection transposed (layers.output_head)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,9 @@ def evaluate_model(name, model, params, cfg, world, streams, table, item_text, e
     users = column(world.users, "user_id")
     if hasattr(model, "user_queries"):  # multi-interest (PinSage)
         start = int(world.meta["train_start"])
-        per_user = model.user_queries(params, streams, table, int(world.meta["train_end"]),
-                                      start, cfg)  # fmt: skip
+        per_user = model.user_queries(
+            params, streams, table, int(world.meta["train_end"]), start, cfg
+        )
     else:
         v = user_vectors(model, params, cfg, streams, table.vectors)
         per_user = [v[i : i + 1] for i in range(len(users))]

@@ -34,13 +34,15 @@ head = L.output_head  # [..., D] states -> [..., E] query vectors
 def init(cfg: GRUConfig, key, e: int) -> dict:
     k = jax.random.split(key, 5)
     d = cfg.d_model
-    return {
+    params = {
         "item": L.item_init(k[0], e, cfg.item_rank),
         "inputs": L.inputs_init(k[1], e, d, N_CODES),
         "wx": L.dense_init(k[2], d, 3 * d),
         "uh": jax.random.normal(k[3], (d, 3 * d), jnp.float32) / d**0.5,
-        "out": L.dense_init(k[4], d, e),
     }
+    if not cfg.tie_head:
+        params["out"] = L.dense_init(k[4], d, e)
+    return params
 
 
 def gru_cell(p: dict, h: jax.Array, x: jax.Array) -> jax.Array:

@@ -6,10 +6,11 @@ One layer, as in the paper (eq. 1-3) and its reference code (generative-recommen
                     for j <= i (and j a real slot), else 0   -- no softmax
     Y = LayerNorm(A V) * U;   X' = X + Y W2 + b2
 bucket(dt) = floor(log(max(|dt|, 1)) / 0.301), clipped to [0, n_buckets] (seconds, as the
-reference). Two choices differ from the reference and are deliberate: the time bias uses the
-query slot's own time (the reference uses the next item's time, unknown when recommending for
-next week), and n_max is the configured stream length, not the batch's padded width, so a
-user's output does not depend on who shares the batch.
+reference). Inputs carry learned absolute position embeddings, as the reference's input
+preprocessor adds them. Two choices differ from the reference and are deliberate: the time
+bias uses the query slot's own time (the reference uses the next item's time, unknown when
+recommending for next week), and n_max is the configured stream length, not the batch's padded
+width, so a user's output does not depend on who shares the batch.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ head = L.output_head  # [..., D] states -> [..., E] query vectors
 
 def init(cfg: HSTUConfig, key, e: int) -> dict:
     d, n_slots = cfg.d_model, cfg.max_len + 1
-    k = jax.random.split(key, 3 + cfg.n_layers)
+    k = jax.random.split(key, 4 + cfg.n_layers)
     blocks = []
     for i in range(cfg.n_layers):
         kb = jax.random.split(k[3 + i], 2)
@@ -49,13 +50,16 @@ def init(cfg: HSTUConfig, key, e: int) -> dict:
             "rab_pos": jnp.zeros((2 * n_slots - 1,), jnp.float32),
             "rab_time": jnp.zeros((cfg.n_buckets + 1,), jnp.float32),
         })  # fmt: skip
-    return {
+    params = {
         "item": L.item_init(k[0], e, cfg.item_rank),
         "inputs": L.inputs_init(k[1], e, d, N_CODES),
+        "pos": jax.random.normal(k[3 + cfg.n_layers], (n_slots, d), jnp.float32) * 0.02,
         "blocks": blocks,
         "ln_f": L.norm_init(d),
-        "out": L.dense_init(k[2], d, e),
     }
+    if not cfg.tie_head:
+        params["out"] = L.dense_init(k[2], d, e)
+    return params
 
 
 def time_bucket(dt: jax.Array, n_buckets: int) -> jax.Array:
@@ -93,7 +97,7 @@ def layer(p: dict, x: jax.Array, time, mask, cfg: HSTUConfig) -> jax.Array:
 
 def encode(params: dict, emb: jax.Array, batch, cfg: HSTUConfig) -> jax.Array:
     """[B, T, E] stream embeddings -> [B, T, D] states (slot t sees slots <= t)."""
-    x = L.embed_inputs(params["inputs"], emb, batch.dom)
+    x = L.embed_inputs(params["inputs"], emb, batch.dom) + params["pos"][: emb.shape[1]]
     mask = L.causal_mask(batch.length, emb.shape[1])
     for p in params["blocks"]:
         x = layer(p, x, batch.time, mask, cfg)

@@ -55,9 +55,13 @@ def item_vectors(p: dict, emb: jax.Array) -> jax.Array:
 
 
 def output_head(params: dict, h: jax.Array) -> jax.Array:
-    """[..., D] model states -> [..., E] query vectors (params["out"]); applied only to the
-    slots that are scored, since it is the widest matmul of most models."""
-    return dense(params["out"], h)
+    """[..., D] model states -> [..., E] query vectors: params["out"] if the model has one,
+    else the transpose of its input projection (tied, as SASRec shares its item embeddings
+    between input and output: a state that copies an item's input scores similar items high).
+    Applied only to the slots that are scored, as it is the widest matmul of most models."""
+    if "out" in params:
+        return dense(params["out"], h)
+    return h @ params["inputs"]["proj"]["w"].T
 
 
 def inputs_init(key, e: int, d: int, n_codes: int) -> dict:

@@ -53,14 +53,16 @@ def init(cfg: NRHUBConfig, key, e: int) -> dict:
         }
         for i in range(len(DOMAINS))
     ]
-    return {
+    params = {
         "item": L.item_init(k[0], e, cfg.item_rank),
-        "shared": L.dense_init(k[4], e, d),
+        "inputs": {"proj": L.dense_init(k[4], e, d)},
         "enc": enc,
         "null": jax.random.normal(k[1], (len(DOMAINS), d), jnp.float32) * 0.02,
         "mix": L.additive_init(k[2], d, cfg.attn_dim),
-        "out": L.dense_init(k[3], d, e),
     }
+    if not cfg.tie_head:
+        params["out"] = L.dense_init(k[3], d, e)
+    return params
 
 
 def causal_pool(logits: jax.Array, x: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -93,7 +95,7 @@ def domain_pool(p: dict, h, batch, kind: int) -> tuple[jax.Array, jax.Array]:
 def encode(params: dict, emb: jax.Array, batch, cfg: NRHUBConfig) -> jax.Array:
     """[B, T, E] stream embeddings -> [B, T, D] states (slot t sees slots <= t)."""
     kinds = [DOMAINS.index(d) for d in cfg.domains]
-    h = L.dense(params["shared"], emb)  # [B, T, D]: one projection for every kind
+    h = L.dense(params["inputs"]["proj"], emb)  # [B, T, D]: one projection for every kind
     reps = []
     for k in kinds:
         r, has = domain_pool(params["enc"][k], h, batch, k)

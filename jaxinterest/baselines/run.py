@@ -33,8 +33,10 @@ from jaxinterest.data.columns import column
 from jaxinterest.eval.recommend import EvalConfig, article_texts, evaluate_queries
 from jaxinterest.eval.reference import reference_queries
 
-REFERENCES = (("popularity", "Popularity (most-clicked titles)"),
-              ("own-searches", "Own recent searches"))  # fmt: skip
+REFERENCES = (
+    ("popularity", "Popularity (most-clicked titles)"),
+    ("own-searches", "Own recent searches"),
+)
 
 
 def _inputs(world, cfgs, keep, ecfg, references, encoder, cache, progress):
@@ -58,8 +60,7 @@ def _inputs(world, cfgs, keep, ecfg, references, encoder, cache, progress):
     return events, table, item_text, refs
 
 
-def _run_model(name, cfg, world, ev, table, item_text, tcfg, ecfg, fp_parts, mdir, force,
-               progress):  # fmt: skip
+def _run_model(name, cfg, world, ev, table, item_text, tcfg, ecfg, fp_parts, mdir, force, progress):
     model = module(name)
     fp = fingerprint(to_json(cfg), to_json(tcfg), dataclasses.asdict(ecfg), *fp_parts)
     saved, report = read_json(mdir / "config.json"), read_json(mdir / "report.json")
@@ -78,12 +79,23 @@ def _run_model(name, cfg, world, ev, table, item_text, tcfg, ecfg, fp_parts, mdi
         like = model.init(cfg, _key(tcfg.seed), table.dim)
         params, log, status = load_params(mdir / "params", like), saved["train"], "restored"
     else:
-        params, log = fit(model, cfg, tcfg, streams, valid, D.clicked_items(world),
-                          table.vectors, item_text, progress=progress)  # fmt: skip
+        params, log = fit(
+            model,
+            cfg,
+            tcfg,
+            streams,
+            valid,
+            D.clicked_items(world),
+            table.vectors,
+            item_text,
+            progress=progress,
+        )
         mdir.mkdir(parents=True, exist_ok=True)
         save_params(mdir / "params", params)
-        write_json(mdir / "config.json", {"fingerprint": fp, "model": to_json(cfg),
-                                          "train_config": to_json(tcfg), "train": log})  # fmt: skip
+        write_json(
+            mdir / "config.json",
+            {"fingerprint": fp, "model": to_json(cfg), "train_config": to_json(tcfg), "train": log},
+        )
         status = "trained"
     t1 = time.perf_counter()
     report, _ = evaluate_model(name, model, params, cfg, world, streams, table, item_text, ecfg)
@@ -107,34 +119,63 @@ def _key(seed):
     return jax.random.key(seed)
 
 
-def run_baselines(world, out, names, *, tcfg: TrainConfig | None = None,
-                  ecfg: EvalConfig | None = None, overrides: dict | None = None, keep=None,
-                  cleaned_by: str | None = None, references: bool = True, force: bool = False,
-                  encoder=None, progress: bool = False) -> dict:  # fmt: skip
+def run_baselines(
+    world,
+    out,
+    names,
+    *,
+    tcfg: TrainConfig | None = None,
+    ecfg: EvalConfig | None = None,
+    overrides: dict | None = None,
+    keep=None,
+    cleaned_by: str | None = None,
+    references: bool = True,
+    force: bool = False,
+    encoder=None,
+    embed_cache: str | Path | None = None,
+    progress: bool = False,
+) -> dict:
     """Train + evaluate `names` on a loaded world into directory `out`; returns the summary
-    written to out/baselines.json. overrides: {name: {config field: value}}."""
+    written to out/baselines.json. overrides: {name: {config field: value}}; embed_cache: the
+    embedding cache directory (default out/embeddings; runs on one world may share one)."""
     t0 = time.perf_counter()
     tcfg, ecfg = tcfg or TrainConfig(), ecfg or EvalConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfgs = {n: make_config(n, **(overrides or {}).get(n, {})) for n in names}
     events, table, item_text, refs = _inputs(
-        world, cfgs, keep, ecfg, references, encoder, out / "embeddings", progress
+        world, cfgs, keep, ecfg, references, encoder, embed_cache or out / "embeddings", progress
     )
     t_embed = time.perf_counter() - t0
-    keep_fp = hashlib.sha256(np.packbits(np.asarray(keep, bool)).tobytes()).hexdigest()[:16] \
-        if keep is not None else None  # fmt: skip
+    keep_fp = (
+        hashlib.sha256(np.packbits(np.asarray(keep, bool)).tobytes()).hexdigest()[:16]
+        if keep is not None
+        else None
+    )
     fp_parts = ({"world_meta": world.meta}, {"keep": keep_fp})
     rows = {}
     for name in names:
         cfg = cfgs[name]
-        rows[name] = _run_model(name, cfg, world, events[cfg.domains], table, item_text, tcfg,
-                                ecfg, fp_parts, out / "models" / name, force, progress)  # fmt: skip
+        rows[name] = _run_model(
+            name,
+            cfg,
+            world,
+            events[cfg.domains],
+            table,
+            item_text,
+            tcfg,
+            ecfg,
+            fp_parts,
+            out / "models" / name,
+            force,
+            progress,
+        )
     if references:
         index = text_index(world, table, ecfg)
         for name, _ in REFERENCES:
-            rows[name], _ = evaluate_queries(world, refs[name], ecfg, index=index,
-                                             embedder=table.lookup)  # fmt: skip
+            rows[name], _ = evaluate_queries(
+                world, refs[name], ecfg, index=index, embedder=table.lookup
+            )
     titled = [(t, rows[n]) for n, t in REFERENCES if n in rows]
     titled += [(TITLES[n], rows[n]) for n in names]
     summary = {

@@ -45,14 +45,16 @@ def init(cfg: SASRecConfig, key, e: int) -> dict:
             "ff1": L.dense_init(kb[2], d, d),
             "ff2": L.dense_init(kb[3], d, d),
         })  # fmt: skip
-    return {
+    params = {
         "item": L.item_init(k[0], e, cfg.item_rank),
         "inputs": L.inputs_init(k[1], e, d, N_CODES),
         "pos": jax.random.normal(k[2], (cfg.max_len + 1, d), jnp.float32) * 0.02,
         "blocks": blocks,
         "ln_f": L.norm_init(d),
-        "out": L.dense_init(k[3], d, e),
     }
+    if not cfg.tie_head:
+        params["out"] = L.dense_init(k[3], d, e)
+    return params
 
 
 def attention(p: dict, x: jax.Array, mask: jax.Array, n_heads: int) -> jax.Array:

@@ -100,8 +100,18 @@ def _steps(model, cfg, tcfg: TrainConfig):
     return opt, train_step, eval_step
 
 
-def fit(model, cfg, tcfg: TrainConfig, streams: Streams, valid, catalogue, vecs, item_text,
-        *, progress: bool = False):  # fmt: skip
+def fit(
+    model,
+    cfg,
+    tcfg: TrainConfig,
+    streams: Streams,
+    valid,
+    catalogue,
+    vecs,
+    item_text,
+    *,
+    progress: bool = False,
+):
     """Train one model. valid: bool [U] validation users. Returns (best params, log dict)."""
     from tqdm import tqdm
 
