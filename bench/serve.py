@@ -5,9 +5,10 @@ server on the same export, in one run.
 The load is the paper's serving unit: one request per user (a prompt of 120-300 token ids, as
 in bench/sampler.py's users/s; `max_tokens` 48 sampled at temperature 1 with the user's seed),
 a fixed number of requests sent by a fixed number of concurrent clients over HTTP on 127.0.0.1.
-All servers run side by side; each takes untimed warm-up rounds (compilation), then the timed
-rounds go in turns (ours, ours without batching, vLLM, ours, ...) so load changes on the
-machine hit all of them; each figure is the median over rounds.
+All servers are started side by side and only the one being measured runs (the others are
+SIGSTOPped: vLLM's idle engine would otherwise take CPU); each takes untimed warm-up rounds
+(compilation), then the timed rounds go in turns (ours, ours without batching, vLLM, ours, ...)
+so load changes on the machine hit all of them; each figure is the median over rounds.
 
   python bench/serve.py [--preset tiny-5m] [--requests 128] [--concurrency 32]
       [--vllm-python /work/vllm-venv/bin/python] [--repeats 3]
@@ -146,6 +147,11 @@ def main() -> None:
         """One round on server k, or None once it failed (its error and log tail kept)."""
         if k in failed:
             return None
+        for other, o in servers.items():  # only the measured server runs
+            if other == k:
+                o.resume()
+            else:
+                o.pause()
         t0 = time.perf_counter()
         try:
             out = load(srv.url, jobs[k], args.concurrency)
@@ -179,6 +185,7 @@ def main() -> None:
             for k, srv in servers.items():
                 if (out := measure(k, srv)) is not None:
                     runs[k].append(out)
+        servers["ours"].resume()
         stats = httpx.get(servers["ours"].url + "/stats").json()
     finally:
         for srv in servers.values():

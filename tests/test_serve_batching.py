@@ -80,11 +80,11 @@ def test_max_rows_bounds_a_call_but_a_big_job_still_runs():
     assert sorted(p for _, ps in fake.calls for p in ps) == [0, 1, 2, 3]
 
 
-def test_calls_take_power_of_two_rows():
+def test_a_call_takes_everything_queued_up_to_max_rows():
     fake = FakeSampler(delay=0.2)
-    b = Batcher(fake, max_rows=64, max_wait=0.05)
+    b = Batcher(fake, max_rows=5, max_wait=0.05)
     run(_submit_all(b, [("k", 1, i) for i in range(7)]))
-    assert [len(p) for _, p in fake.calls] == [4, 2, 1]
+    assert [len(p) for _, p in fake.calls] == [5, 2]
 
 
 def test_batching_off_runs_one_job_per_call():

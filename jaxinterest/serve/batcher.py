@@ -4,8 +4,8 @@ function that runs in a single worker thread (the model lock), results split bac
 Jobs carry a batch key; only jobs with equal keys share a call. The loop takes the key whose
 oldest job is oldest, then waits until that key has `max_rows` rows queued or its oldest job
 has waited `max_wait` seconds, whichever comes first, and runs up to `max_rows` rows of it
-(always at least one job; a power-of-two number of rows when the queue allows, so that few
-distinct batch shapes reach the compiler). While a call runs, new jobs queue; when it returns,
+(always at least one job; the sampler pads the count to one of a few bucket sizes, so few
+batch shapes get compiled). While a call runs, new jobs queue; when it returns,
 jobs that already waited longer than `max_wait` go at once, so under load each call takes what
 arrived during the previous one and the batch grows with the load. `max_requests=1` switches
 batching off (one job per call). A job whose client went away before its call started is
@@ -113,9 +113,6 @@ class Batcher:
     def _take(self, key) -> list[_Job]:
         queue, batch, rows = self._queues[key], [], 0
         limit = self.max_requests or float("inf")
-        # A power-of-two number of rows (the largest that what is queued fills): the sampler
-        # then sees few distinct batch shapes, each compiled once; the rest go next call.
-        cap = 1 << (max(1, min(self.max_rows, self._rows(key))).bit_length() - 1)
         while queue and len(batch) < limit:
             job = queue[0]
             if job.future.done():  # cancelled: the client went away
@@ -123,7 +120,7 @@ class Batcher:
                 self._pending -= 1
                 self.stats.dropped += 1
                 continue
-            if batch and rows + job.rows > cap:
+            if batch and rows + job.rows > self.max_rows:
                 break
             batch.append(queue.popleft())
             self._pending -= 1

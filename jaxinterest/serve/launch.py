@@ -77,12 +77,23 @@ class ServerProcess:
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM (graceful), then SIGKILL after `timeout`. Returns the exit code."""
         if self.proc.poll() is None:
+            self.resume()
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             return self.proc.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP the server's process group: an idle server that polls (vLLM's engine does)
+        then takes no CPU from the one being measured."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL the server's process group (vLLM runs its engine in child processes)."""
