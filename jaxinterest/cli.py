@@ -23,6 +23,8 @@ COMMANDS = (
     "interests",
     "rewards",
     "baselines",
+    "distill",
+    "best_of_n",
 )
 
 
