@@ -1,0 +1,102 @@
+"""A policy's query lists for a world's users, and their retrieval metrics.
+
+Prompts are the training pipeline's (`data.pipeline.MakeExample`: the same cleaning and
+rendering); answers are decoded greedily by default and parsed with `parse_queries` (the
+queries it recovers are used even when the format is broken, and the share of valid answers is
+reported). `evaluate_policy` feeds them to `eval.evaluate_queries`: on `validation.holdout_world`
+during training, on the real world (test week) in the final evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from jaxinterest.data.answer import parse_queries
+from jaxinterest.data.prompts import PromptConfig
+from jaxinterest.sampling import SamplingParams, generate
+from jaxinterest.train.policy import Policy
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyAnswers:
+    """queries: user_id -> parsed queries; texts: user_id -> raw answer; valid_share: share of
+    answers in the exact format; mean_tokens: generated tokens per answer."""
+
+    queries: dict
+    texts: dict
+    valid_share: float
+    mean_tokens: float
+
+
+def user_prompts(world, user_ids, tokenizer, prompt_cfg: PromptConfig, clean_fn=None):
+    """Token-id lists of the users' prompts, as the Grain pipeline renders them."""
+    from jaxinterest.data.pipeline import MakeExample, UserSource
+
+    source = UserSource(world, split=None)
+    row = {u: i for i, u in enumerate(source.user_ids)}
+    missing = [u for u in user_ids if u not in row]
+    if missing:
+        raise KeyError(f"{len(missing)} users have no events in the world (first: {missing[0]!r})")
+    make = MakeExample(tokenizer, prompt_cfg, clean_fn)
+    out = []
+    for u in user_ids:
+        ex = make(source[row[u]])
+        out.append(ex["input_ids"][len(ex["input_ids"]) - int(ex["length"]) :].tolist())
+    return out
+
+
+def policy_answers(
+    policy: Policy,
+    world,
+    user_ids,
+    prompt_cfg: PromptConfig,
+    *,
+    clean_fn=None,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> PolicyAnswers:
+    """The policy's answer for each user (greedy unless temperature > 0)."""
+    from tqdm import tqdm
+
+    user_ids = list(user_ids)
+    prompts = user_prompts(world, user_ids, policy.tokenizer, prompt_cfg, clean_fn)
+    sampling = SamplingParams(
+        max_new_tokens=max_new_tokens, temperature=temperature, stop_ids=policy.stop_ids
+    )
+    queries, texts, valid, lengths = {}, {}, [], []
+    bar = tqdm(total=len(user_ids), desc="answers", unit="user", disable=not progress)
+    for s in range(0, len(user_ids), batch_size):
+        batch = prompts[s : s + batch_size]
+        key = jax.random.fold_in(jax.random.key(seed), s)
+        gen = generate(policy.params, policy.cfg, batch, sampling, key=key, pad_id=policy.pad_id)
+        for u, text, n in zip(user_ids[s : s + batch_size], gen.texts(policy.tokenizer),
+                              gen.lengths, strict=True):  # fmt: skip
+            parsed = parse_queries(text, n_max=prompt_cfg.n_queries, n_exact=prompt_cfg.n_queries)
+            queries[u], texts[u] = list(parsed.queries), text
+            valid.append(parsed.valid)
+            lengths.append(int(n))
+        bar.update(len(batch))
+    bar.close()
+    return PolicyAnswers(
+        queries, texts, float(np.mean(valid)) if valid else 0.0,
+        float(np.mean(lengths)) if lengths else 0.0,
+    )  # fmt: skip
+
+
+def evaluate_policy(policy: Policy, world, prompt_cfg: PromptConfig, eval_cfg, *, index=None,
+                    embedder=None, **answer_kw) -> tuple[dict, PolicyAnswers]:  # fmt: skip
+    """(evaluate_queries report over the world's users, the answers). The report gains
+    `answers`: valid_share and mean_tokens."""
+    from jaxinterest.data.columns import column
+    from jaxinterest.eval import evaluate_queries
+
+    answers = policy_answers(policy, world, column(world.users, "user_id"), prompt_cfg, **answer_kw)
+    report, _ = evaluate_queries(world, answers.queries, eval_cfg, index=index, embedder=embedder)
+    report["answers"] = {"valid_share": answers.valid_share, "mean_tokens": answers.mean_tokens}
+    return report, answers
