@@ -34,7 +34,7 @@ class TrainConfig:
     lr: float = 2e-3
     warmup_steps: int = 50
     weight_decay: float = 1e-4
-    max_steps: int = 1500
+    max_steps: int = 1000
     eval_every: int = 100
     patience: int = 3  # evaluations without a better validation loss before stopping
     valid_batch_users: int = 64

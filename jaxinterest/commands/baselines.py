@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sasrec.n_layers=3 (repeatable)",
     )
     p.add_argument("--seed", type=int, default=0, help="init and batch seed (default 0)")
-    p.add_argument("--max-steps", type=int, help="training steps cap per model (default 1500)")
+    p.add_argument("--max-steps", type=int, help="training steps cap per model (default 1000)")
     p.add_argument("--batch-users", type=int, help="users per training step (default 32)")
     p.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
     clean = p.add_mutually_exclusive_group()
