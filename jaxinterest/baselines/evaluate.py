@@ -68,13 +68,15 @@ def text_index(world, table, cfg: EvalConfig):
     return build_index([ids[i] for i in rows], vec, published, window, kind=cfg.index_kind)
 
 
-def evaluate_model(name, model, params, cfg, world, streams, table, item_text, ecfg):
+def evaluate_model(
+    name, model, params, cfg, world, streams, table, item_text, ecfg, progress=False
+):
     """(report, ranked) of one trained baseline on the world's test week."""
     users = column(world.users, "user_id")
     if hasattr(model, "user_queries"):  # multi-interest (PinSage)
         start = int(world.meta["train_start"])
         per_user = model.user_queries(
-            params, streams, table, int(world.meta["train_end"]), start, cfg
+            params, streams, table, int(world.meta["train_end"]), start, cfg, progress
         )
     else:
         v = user_vectors(model, params, cfg, streams, table.vectors)

@@ -75,7 +75,9 @@ def cluster_queries(vec: np.ndarray, days_ago: np.ndarray, cfg: PinSageConfig) -
     return vec[medoids(vec, labels)[top]]
 
 
-def user_queries(params: dict, streams, table, now: int, start: int, cfg: PinSageConfig):
+def user_queries(
+    params: dict, streams, table, now: int, start: int, cfg: PinSageConfig, progress=False
+):
     """Per user a float32 [Q, E] array of unit query vectors.
 
     streams: `data.Streams` of all users; table: TextTable; now, start: unix seconds of the
@@ -87,7 +89,10 @@ def user_queries(params: dict, streams, table, now: int, start: int, cfg: PinSag
     where[rows] = np.arange(len(rows))
     bos = np.asarray(L.normalize(params["bos"]), np.float32)[None]
     out = []
-    for u in range(len(streams.length)):
+    from tqdm import tqdm
+
+    users = tqdm(range(len(streams.length)), desc="cluster users", disable=not progress)
+    for u in users:
         n = int(streams.length[u])
         if n <= 1:
             out.append(bos)

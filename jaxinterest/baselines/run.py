@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,55 +61,53 @@ def _inputs(world, cfgs, keep, ecfg, references, encoder, cache, progress):
     return events, table, item_text, refs
 
 
-def _run_model(name, cfg, world, ev, table, item_text, tcfg, ecfg, fp_parts, mdir, force, progress):
-    model = module(name)
-    fp = fingerprint(to_json(cfg), to_json(tcfg), dataclasses.asdict(ecfg), *fp_parts)
+class _Shared(NamedTuple):
+    """What every model of a run shares."""
+
+    world: object
+    table: object  # features.TextTable
+    item_text: np.ndarray  # int32 [N_news] TextTable row of each article's title
+    tcfg: TrainConfig
+    ecfg: EvalConfig
+    fp_parts: tuple  # world and cleaning fingerprints
+    force: bool
+    progress: bool
+
+
+def _run_model(name: str, cfg, ev, mdir: Path, sh: _Shared) -> dict:
+    """Train (or restore) and evaluate one model in mdir; returns its report + status."""
+    model, world, table = module(name), sh.world, sh.table
+    fp = fingerprint(to_json(cfg), to_json(sh.tcfg), dataclasses.asdict(sh.ecfg), *sh.fp_parts)
     saved, report = read_json(mdir / "config.json"), read_json(mdir / "report.json")
-    if saved and saved["fingerprint"] != fp and not force:
+    if saved and saved["fingerprint"] != fp and not sh.force:
         raise ValueError(
             f"{mdir} holds a {name} run with another configuration (world, model, training, "
             "evaluation or cleaning); pass --force to replace it or use another --out"
         )
-    if not force and saved and report and report.get("fingerprint") == fp:
+    if not sh.force and saved and report and report.get("fingerprint") == fp:
         return report | {"status": "cached"}
     t0 = time.perf_counter()
     start, n_users = int(world.meta["train_start"]), world.users.num_rows
     streams = D.to_streams(ev, table.rows(ev.text), n_users, start, cfg.max_len)
-    valid, _ = D.user_split(world)
-    if not force and saved and (mdir / "params").is_dir():
-        like = model.init(cfg, _key(tcfg.seed), table.dim)
+    if not sh.force and saved and (mdir / "params").is_dir():
+        like = model.init(cfg, _key(sh.tcfg.seed), table.dim)
         params, log, status = load_params(mdir / "params", like), saved["train"], "restored"
     else:
-        params, log = fit(
-            model,
-            cfg,
-            tcfg,
-            streams,
-            valid,
-            D.clicked_items(world),
-            table.vectors,
-            item_text,
-            progress=progress,
-        )
+        valid, _ = D.user_split(world)
+        catalogue = D.clicked_items(world)
+        params, log = fit(model, cfg, sh.tcfg, streams, valid, catalogue, table.vectors,
+                          sh.item_text, progress=sh.progress)  # fmt: skip
         mdir.mkdir(parents=True, exist_ok=True)
         save_params(mdir / "params", params)
-        write_json(
-            mdir / "config.json",
-            {"fingerprint": fp, "model": to_json(cfg), "train_config": to_json(tcfg), "train": log},
-        )
+        meta = {"fingerprint": fp, "model": to_json(cfg), "train_config": to_json(sh.tcfg)}
+        write_json(mdir / "config.json", meta | {"train": log})
         status = "trained"
     t1 = time.perf_counter()
-    report, _ = evaluate_model(name, model, params, cfg, world, streams, table, item_text, ecfg)
-    report = {
-        "fingerprint": fp,
-        "model": to_json(cfg),
-        "train": log,
-        **report,
-        "model_seconds": {
-            "train": round(t1 - t0, 2),
-            "evaluate": round(time.perf_counter() - t1, 2),
-        },
-    }
+    report, _ = evaluate_model(name, model, params, cfg, world, streams, table, sh.item_text,
+                               sh.ecfg, sh.progress)  # fmt: skip
+    seconds = {"train": round(t1 - t0, 2), "evaluate": round(time.perf_counter() - t1, 2)}
+    report = {"fingerprint": fp, "model": to_json(cfg), "train": log, **report,
+              "model_seconds": seconds}  # fmt: skip
     write_json(mdir / "report.json", report)
     return report | {"status": status}
 
@@ -153,23 +152,10 @@ def run_baselines(
         else None
     )
     fp_parts = ({"world_meta": world.meta}, {"keep": keep_fp})
+    sh = _Shared(world, table, item_text, tcfg, ecfg, fp_parts, force, progress)
     rows = {}
-    for name in names:
-        cfg = cfgs[name]
-        rows[name] = _run_model(
-            name,
-            cfg,
-            world,
-            events[cfg.domains],
-            table,
-            item_text,
-            tcfg,
-            ecfg,
-            fp_parts,
-            out / "models" / name,
-            force,
-            progress,
-        )
+    for name, cfg in cfgs.items():
+        rows[name] = _run_model(name, cfg, events[cfg.domains], out / "models" / name, sh)
     if references:
         index = text_index(world, table, ecfg)
         for name, _ in REFERENCES:
