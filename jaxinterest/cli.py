@@ -25,6 +25,9 @@ COMMANDS = (
     "baselines",
     "distill",
     "best_of_n",
+    "sft",
+    "grpo",
+    "quickstart",
 )
 
 
