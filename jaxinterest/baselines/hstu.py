@@ -24,6 +24,11 @@ from jaxinterest.baselines import layers as L
 from jaxinterest.baselines.config import ModelConfig
 from jaxinterest.baselines.data import N_CODES
 
+# SiLU(0) = 0: with zero biases an untrained layer aggregates almost nothing. A positive
+# position bias at init makes every earlier slot count (SiLU(1) = 0.73, a scaled mean, what
+# softmax attention starts from), so the history is visible from the first step.
+RAB_INIT = 1.0
+
 
 @dataclass(frozen=True)
 class HSTUConfig(ModelConfig):
@@ -47,7 +52,7 @@ def init(cfg: HSTUConfig, key, e: int) -> dict:
             "uvqk": L.dense_init(kb[0], d, 4 * d),
             "ln_attn": L.norm_init(d),
             "o": L.dense_init(kb[1], d, d),
-            "rab_pos": jnp.zeros((2 * n_slots - 1,), jnp.float32),
+            "rab_pos": jnp.full((2 * n_slots - 1,), RAB_INIT, jnp.float32),
             "rab_time": jnp.zeros((cfg.n_buckets + 1,), jnp.float32),
         })  # fmt: skip
     params = {
