@@ -1,0 +1,146 @@
+"""The Dr.GRPO recipe: its config, the jitted update step, and the inner epochs over a rollout.
+
+One iteration = one rollout batch (`rollout.collect`: B users x G samples, host rewards,
+advantages, pi_old from the trainer's forward) followed by `inner_epochs` updates on it, each
+one call of the jitted, donated `train.step` with the Dr.GRPO objective (`losses.dr_grpo_loss`:
+token or sequence ratio, clip, constant normaliser max_new_tokens, k3 KL when beta > 0). The
+first inner update sees ratio 1 exactly; later ones are off-policy by the earlier updates and
+the clip bounds them. `train.loop.run_grpo` runs iterations with logging, validation and
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax
+import numpy as np
+
+from jaxinterest.data.prompts import PromptConfig
+from jaxinterest.rewards.config import RewardConfig
+from jaxinterest.sampling import SamplingParams
+from jaxinterest.train.objectives import grpo_objective
+from jaxinterest.train.optim import OptimConfig, make_optimizer, make_schedule
+from jaxinterest.train.step import make_train_step
+
+
+@dataclasses.dataclass(frozen=True)
+class GRPOConfig:
+    """A GRPO run. Paths: world (directory), policy (`load_policy` spec: an SFT output
+    directory, "smollm2" or "preset:NAME"), keep_file (`clean --apply` output or None), out
+    (run directory). Per iteration: prompts_per_step users x group_size samples, inner_epochs
+    updates (optim.total_steps counts updates: set it to steps * inner_epochs for one cosine
+    over the run). Cadence in iterations: eval_every (validation on the held-out last
+    validation_days of the training window, greedy answers, `validation.holdout_world`;
+    0 = only at the end), checkpoint_every (keep_last latest + the best by validation
+    Recall@10). rewards.text_cache_size = 0 keeps a resumed run bit-for-bit (see
+    docs/training.md)."""
+
+    world: str = ""
+    policy: str = ""
+    out: str = "runs/grpo"
+    keep_file: str | None = None
+    seed: int = 0
+    steps: int = 100
+    prompts_per_step: int = 16
+    group_size: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 48
+    inner_epochs: int = 2
+    micro_batches: int = 1
+    clip_eps: float = 0.2
+    beta: float = 0.0
+    ratio: Literal["token", "sequence"] = "token"
+    optim: OptimConfig = OptimConfig(lr=1e-5, warmup_steps=0, total_steps=200)
+    eval_every: int = 10
+    checkpoint_every: int = 10
+    keep_last: int = 3
+    validation_days: int = 7
+    prompt: PromptConfig = PromptConfig()
+    rewards: RewardConfig = RewardConfig(text_cache_size=0)
+
+    def __post_init__(self):
+        for name in ("steps", "prompts_per_step", "group_size", "inner_epochs", "keep_last"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.group_size < 2:
+            raise ValueError("group_size must be >= 2 (a group of one has advantage 0)")
+        if self.eval_every < 0 or self.checkpoint_every < 0:
+            raise ValueError("eval_every and checkpoint_every must be >= 0")
+        if (self.prompts_per_step * self.group_size) % self.micro_batches:
+            raise ValueError(
+                f"micro_batches={self.micro_batches} does not divide the "
+                f"{self.prompts_per_step * self.group_size} rows of a rollout batch"
+            )
+        if self.rewards.n_queries not in (None, self.prompt.n_queries):
+            raise ValueError(
+                f"rewards.n_queries={self.rewards.n_queries} but prompt.n_queries="
+                f"{self.prompt.n_queries}"
+            )
+
+    def sampling(self, stop_ids) -> SamplingParams:
+        return SamplingParams(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            stop_ids=tuple(stop_ids),
+            num_samples=self.group_size,
+        )
+
+
+def make_update(cfg: GRPOConfig, model_cfg, *, advantage_sign: float = 1.0):
+    """(optimizer, jitted step). advantage_sign = -1 flips the advantages inside the loss: a
+    deliberately broken objective that the learning test runs to show its margins mean
+    something (never use it to train)."""
+    optimizer = make_optimizer(cfg.optim)
+    objective = grpo_objective(
+        model_cfg,
+        clip_eps=cfg.clip_eps,
+        beta=cfg.beta,
+        max_len=cfg.max_new_tokens,
+        ratio=cfg.ratio,
+        completion_width=cfg.max_new_tokens,
+    )
+    if advantage_sign != 1.0:
+        inner = objective
+
+        def objective(params, batch, rng, frozen):
+            return inner(params, batch | {"advantages": advantage_sign * batch["advantages"]},
+                         rng, frozen)  # fmt: skip
+
+    step = make_train_step(
+        objective, optimizer, micro_batches=cfg.micro_batches, schedule=make_schedule(cfg.optim)
+    )
+    return optimizer, step
+
+
+def update(state, batch: dict, step, inner_epochs: int):
+    """`inner_epochs` updates on one rollout batch. Returns (state, metrics): the mean over
+    the epochs of every update metric, *_min / *_max as extremes, nonfinite as a count, and
+    first-epoch ratio_mean / clip_frac (ratio 1 and clip 0 by construction) kept apart as
+    ratio_first / clip_first."""
+    per_epoch = []
+    for _ in range(inner_epochs):
+        state, metrics = step(state, batch)
+        per_epoch.append(metrics)
+    per_epoch = jax.device_get(per_epoch)
+    out = {}
+    for k in per_epoch[0]:
+        values = np.array([float(m[k]) for m in per_epoch])
+        if k.endswith("_min"):
+            out[k] = float(values.min())
+        elif k.endswith("_max"):
+            out[k] = float(values.max())
+        elif k == "nonfinite":
+            out[k] = int(values.sum())
+        elif k == "skipped":
+            out[k] = int(values[-1])
+        else:
+            out[k] = float(values.mean())
+    out["ratio_first"] = float(per_epoch[0]["ratio_mean"])
+    out["clip_first"] = float(per_epoch[0]["clip_frac"])
+    return state, out
