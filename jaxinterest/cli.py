@@ -28,6 +28,7 @@ COMMANDS = (
     "sft",
     "grpo",
     "quickstart",
+    "reproduce",
 )
 
 
