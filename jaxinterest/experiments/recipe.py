@@ -1,0 +1,217 @@
+"""The stages the experiment scripts share, each skipping work whose output already exists.
+
+  world      a world directory: given, or generated once per (preset, seed, size) into a cache
+             shared by every run (generation is deterministic, so sharing it changes nothing)
+  sft        the warm start of a tiny-family preset (`train.sft.run_sft`); a real checkpoint
+             (an HF directory, or "smollm2") skips it
+  grpo       Dr.GRPO from a policy (`train.loop.run_grpo`, resumed when interrupted)
+  evaluate   a policy's greedy query lists on the test week -> the metrics of Table 2
+
+One prompt and one answer budget serve every stage of a run (`Recipe.prompt`,
+`Recipe.max_new_tokens`): a policy must be evaluated on the prompt it was trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+from jaxinterest.data.prompts import PromptConfig
+from jaxinterest.rewards.config import RewardConfig
+from jaxinterest.train.grpo import GRPOConfig
+from jaxinterest.train.optim import OptimConfig
+from jaxinterest.train.sft import TINY_SYSTEM_PROMPT, SFTConfig, StageConfig
+
+TINY_PROMPT = PromptConfig(max_prompt_tokens=320, system_prompt=TINY_SYSTEM_PROMPT)
+METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr")
+COHORTS = ("all", "cold")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldSpec:
+    """path: an existing world directory ("" = generate `preset` with `seed`, n_users and
+    n_news overriding the preset's when > 0, into `cache`)."""
+
+    path: str = ""
+    preset: str = "small"
+    seed: int = 0
+    n_users: int = 0
+    n_news: int = 0
+    cache: str = "checkpoints/worlds"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How one policy is trained. model: a tiny-family preset name (SFT from scratch, then
+    GRPO), "smollm2", or a local HF checkpoint directory (GRPO from it, no SFT). seed, prompt
+    and max_new_tokens are copied into sft and grpo by `resolve` (theirs are overwritten)."""
+
+    model: str = "tiny-5m"
+    seed: int = 0
+    max_new_tokens: int = 48
+    prompt: PromptConfig = TINY_PROMPT
+    sft: SFTConfig = SFTConfig(
+        pretrain=StageConfig(steps=300, lr=3e-3), instruct=StageConfig(steps=300, lr=1e-3)
+    )
+    grpo: GRPOConfig = GRPOConfig(
+        steps=40,
+        prompts_per_step=8,
+        group_size=8,
+        optim=OptimConfig(lr=2e-5, warmup_steps=0, total_steps=80),
+        eval_every=10,
+        checkpoint_every=5,
+        rewards=RewardConfig(text_cache_size=0),
+    )
+
+    def resolve(self) -> Recipe:
+        """sft and grpo with this recipe's seed, prompt and answer budget."""
+        common = dict(seed=self.seed, prompt=self.prompt, max_new_tokens=self.max_new_tokens)
+        return dataclasses.replace(
+            self,
+            sft=dataclasses.replace(self.sft, **common),
+            grpo=dataclasses.replace(self.grpo, **common),
+        )
+
+
+def is_preset(model: str) -> bool:
+    from jaxinterest.models.qwen2.config import PRESETS
+
+    return model in PRESETS
+
+
+def world_dir(spec: WorldSpec) -> Path:
+    if spec.path:
+        return Path(spec.path)
+    size = f"-u{spec.n_users}" * (spec.n_users > 0) + f"-n{spec.n_news}" * (spec.n_news > 0)
+    return Path(spec.cache) / f"{spec.preset}-seed{spec.seed}{size}"
+
+
+def ensure_world(spec: WorldSpec, progress: bool = True) -> Path:
+    """The world directory, generated into the cache when absent. Generation goes to a private
+    temporary directory renamed into place, so parallel runs never see half a world."""
+    from jaxinterest.data.world import generate_world, make_config
+
+    path = world_dir(spec)
+    if spec.path:
+        if not (path / "meta.json").is_file() and not path.is_dir():
+            raise FileNotFoundError(f"world {path} does not exist")
+        return path
+    if path.is_dir():
+        return path
+    cfg = make_config(spec.preset, seed=spec.seed, n_users=spec.n_users or None,
+                      n_news=spec.n_news or None)  # fmt: skip
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    generate_world(cfg, tmp, progress=progress)
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another process finished the same world first: same bytes, keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def sft_stage(recipe: Recipe, world: Path, out: Path, progress: bool = True) -> str:
+    """The policy GRPO starts from: the SFT output of a preset, or the checkpoint itself."""
+    from jaxinterest.train.sft import run_sft
+
+    if not is_preset(recipe.model):
+        return recipe.model
+    cfg = dataclasses.replace(
+        recipe.sft, world=str(world), out=str(out), policy=f"preset:{recipe.model}"
+    )
+    run_sft(cfg, progress=progress)
+    return str(out / "policy")
+
+
+def grpo_stage(cfg: GRPOConfig, world: Path, policy: str, out: Path, progress=True) -> str:
+    """Dr.GRPO from `policy` into `out` (resumed from its checkpoints); the final policy dir."""
+    from jaxinterest.train.loop import run_grpo
+
+    summary = out / "summary.json"
+    if not summary.is_file():
+        cfg = dataclasses.replace(cfg, world=str(world), policy=policy, out=str(out))
+        run_grpo(cfg, resume=True, progress=progress)
+    return json.loads(summary.read_text())["policy"]
+
+
+def train_policy(recipe: Recipe, world: Path, out: Path, manifest, progress=True) -> dict:
+    """SFT (presets only) then GRPO under `out`; {"sft": spec, "grpo": policy dir}, each stage
+    timed in the manifest under out's name."""
+    name = out.name
+    with manifest.stage(f"{name}.sft"):
+        start = sft_stage(recipe, world, out / "sft", progress)
+    with manifest.stage(f"{name}.grpo"):
+        final = grpo_stage(recipe.grpo, world, start, out / "grpo", progress)
+    return {"sft": start, "grpo": final}
+
+
+_INDEX: dict = {}
+
+
+def week_index(world):
+    """The test-week index of a loaded world, built once per process."""
+    from jaxinterest.eval import EvalConfig, build_test_index
+
+    key = str(world.path)
+    if key not in _INDEX:
+        _INDEX[key] = build_test_index(world, EvalConfig())
+    return _INDEX[key]
+
+
+def summarize(report: dict) -> dict:
+    """The Table 2 metrics per cohort of an `evaluate_queries` report, with the standard error
+    of Recall@10 and NDCG@10 and the user count."""
+    out = {}
+    for c in COHORTS:
+        row = {m: float(report[c][m]) for m in METRICS}
+        row |= {f"stderr_{m}": float(report[c]["stderr"][m]) for m in ("recall@10", "ndcg@10")}
+        out[c] = row
+    return out
+
+
+def evaluate_queries_row(world, queries: dict) -> dict:
+    from jaxinterest.eval import EvalConfig, evaluate_queries
+
+    report, _ = evaluate_queries(world, queries, EvalConfig(), index=week_index(world))
+    return summarize(report)
+
+
+def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path,
+                        cache_dir: Path, progress: bool = True) -> dict:  # fmt: skip
+    """A policy's greedy lists on the test week (cached in out_json): summarize() + the share
+    of answers in the exact format."""
+    from jaxinterest.train.policy import load_policy
+    from jaxinterest.train.queries import evaluate_policy
+
+    if out_json.is_file():
+        return json.loads(out_json.read_text())
+    from jaxinterest.eval import EvalConfig
+
+    policy = load_policy(policy_spec, seed=recipe.seed, cache_dir=cache_dir)
+    report, _ = evaluate_policy(
+        policy, world, recipe.prompt, EvalConfig(), index=week_index(world),
+        max_new_tokens=recipe.max_new_tokens, progress=progress,
+    )  # fmt: skip
+    row = summarize(report) | {"valid_share": float(report["answers"]["valid_share"])}
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recipe: Recipe,
+                  progress: bool = True) -> str:  # fmt: skip
+    """`train.distill_run.run_distill` (a DistillConfig) from `student` toward `teacher` with
+    the recipe's prompt and answer budget; resumed from its checkpoints; the student's dir."""
+    from jaxinterest.train.distill_run import run_distill
+
+    report = out / "report.json"
+    if not (report.is_file() and "steps" in json.loads(report.read_text())):
+        cfg = dataclasses.replace(
+            cfg, world=str(world), teacher=teacher, student=student, out=str(out),
+            prompt=recipe.prompt, max_new_tokens=recipe.max_new_tokens,
+        )  # fmt: skip
+        run_distill(cfg, progress=progress)
+    return str(out / "policy")
