@@ -12,16 +12,28 @@ the best rate of jnp.matmul over the step's own GEMM shapes ([tokens, D] x [D, F
 [tokens, D] x [D, V]) and a square 1024^3, so the fraction is against what this machine's
 matmul reaches at its best.
 
-Part 2 (seconds per full iteration split into rollout / reward / update, beside TRL's
-GRPOTrainer) is not written yet.
+Part 2: seconds per full GRPO iteration (`--rows` prompts x G samples, `--completion` new
+tokens) split into rollout / reward / logprobs / update, for each `--presets` model, beside TRL's
+GRPOTrainer(loss_type="dr_grpo") on the same weights (saved as an HF directory), the same
+prompts (the last `--prompt` tokens of real tiny-world prompts, cut where TRL's tokenization
+of their text gives the same ids), the same reward function (our `RewardModel`, called from a
+TRL reward function), the same G, max new tokens, sampling (temperature 1, no top-p / top-k),
+clip and inner epochs (TRL's num_iterations). Ours is `train.rollout.collect` + `train.grpo.
+update`, the code `jaxinterest grpo` runs; "logprobs" is its pi_old + entropy forward (the
+rollout/trainer mismatch check), which TRL skips at num_iterations = 1. Every user's reward
+state is prepared before either side is timed. The update phase's fraction of the machine's
+matmul rate (part 1's FLOP formula, same run) is printed for both.
 
   python bench/grpo.py [--part 1] [--preset tiny-21m] [--rows 16] [--prompt 120]
                        [--completion 48] [--micro-batches 2] [--repeat 5]
+  python bench/grpo.py --part 2 [--presets tiny-5m,tiny-21m] [--group 8] [--repeat 3]
+                       [--inner-epochs 1] [--micro-batches 1] [--world DIR] [--no-trl]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -154,18 +166,196 @@ def part1(args) -> dict:
     }
 
 
+def world_prompts(args, tokenizer, workdir: str):
+    """(world, prompt config, user ids, prompt token lists, prompt texts) of `--rows` training
+    users of a tiny world (`--world`, else one generated into workdir). The template alone
+    takes about 200 tiny-tokenizer tokens, so a `--prompt`-token prompt is the tail of the
+    user's full rendered prompt (the instruction, the assistant turn, and as much behaviour
+    as fits), cut where its text re-tokenizes to the same ids (TRL tokenizes the text)."""
+    from jaxinterest.data.io import load_world
+    from jaxinterest.data.pipeline import UserSource
+    from jaxinterest.data.prompts import PromptConfig
+    from jaxinterest.data.world import generate_world, make_config
+    from jaxinterest.train.queries import user_prompts
+
+    path = args.world
+    if path is None:
+        path = os.path.join(workdir, "world")
+        generate_world(make_config("tiny", seed=5, n_news=1000, n_users=120), path, progress=False)
+    world = load_world(path, parts=("news", "events", "users"))
+    prompt_cfg = PromptConfig()
+    users = UserSource(world, split="train").user_ids[: args.rows]
+    if len(users) < args.rows:
+        raise ValueError(f"{path}: {len(users)} training users, --rows {args.rows}")
+    prompts, texts = [], []
+    for u, full in zip(users, user_prompts(world, users, tokenizer, prompt_cfg), strict=True):
+        for cut in range(max(len(full) - args.prompt, 0), len(full)):
+            text = tokenizer.decode(full[cut:], skip_special_tokens=False)
+            if tokenizer(text)["input_ids"] == full[cut:]:
+                prompts.append(full[cut:])
+                texts.append(text)
+                break
+        else:
+            raise ValueError(f"user {u}: no tail of the prompt re-tokenizes to itself")
+    return world, prompt_cfg, users, prompts, texts
+
+
+def ours_iterations(args, preset: str, params, tokenizer, users, prompts, reward_model) -> dict:
+    """Median seconds per iteration and phase of `rollout.collect` + `grpo.update`."""
+    from jaxinterest.train.grpo import GRPOConfig, make_update, update
+    from jaxinterest.train.policy import Policy
+    from jaxinterest.train.rollout import collect
+
+    cfg = get_preset(preset)
+    gcfg = GRPOConfig(
+        world="-", policy="-", prompts_per_step=args.rows, group_size=args.group,
+        max_new_tokens=args.completion, inner_epochs=args.inner_epochs,
+        micro_batches=args.micro_batches, optim=OptimConfig(lr=1e-5, warmup_steps=0),
+    )  # fmt: skip
+    policy = Policy(cfg, params, tokenizer, preset)
+    optimizer, step = make_update(gcfg, cfg)
+    state = create_state(params, optimizer, jax.random.key(1))
+    sampling = gcfg.sampling(policy.stop_ids)
+    phases = {"rollout": [], "reward": [], "logprobs": [], "update": []}
+    lengths = []
+    for i in range(args.repeat + 1):
+        ro = collect(policy.with_params(state.params), prompts, users, sampling, reward_model,
+                     key=jax.random.key(100 + i), prompt_width=args.prompt)  # fmt: skip
+        t0 = time.perf_counter()
+        state, _ = update(state, ro.batch, step, args.inner_epochs)
+        jax.block_until_ready(state.params)
+        for k in ("rollout", "reward", "logprobs"):
+            phases[k].append(ro.metrics[f"seconds_{k}"])
+        phases["update"].append(time.perf_counter() - t0)
+        lengths.append(ro.metrics["completion_tokens"])
+    total = np.sum([phases[k] for k in phases], axis=0)
+    return {
+        "iteration_seconds": round(float(np.median(total[1:])), 3),
+        "phase_seconds": {k: round(float(np.median(v[1:])), 3) for k, v in phases.items()},
+        "iteration_seconds_each": [round(float(x), 2) for x in total],
+        "first_iteration_seconds_with_compile": round(float(total[0]), 2),
+        "iterations_timed": args.repeat,
+        "mean_completion_tokens": round(float(np.mean(lengths)), 1),
+        "seq": int(ro.batch["tokens"].shape[1]),
+    }
+
+
+def part2(args) -> dict:
+    import tempfile
+
+    from jaxinterest.rewards import RewardConfig, build_rewards
+    from jaxinterest.tokenizer import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    out: dict = {
+        "rows": args.rows,
+        "group": args.group,
+        "completion_tokens": args.completion,
+        "inner_epochs": args.inner_epochs,
+        "micro_batches": args.micro_batches,
+    }
+    with tempfile.TemporaryDirectory() as work:
+        world, prompt_cfg, users, prompts, texts = world_prompts(args, tokenizer, work)
+        out["prompt_tokens_mean"] = round(float(np.mean([len(p) for p in prompts])), 1)
+        reward_model = build_rewards(
+            world,
+            RewardConfig(text_cache_size=0),
+            tokenizer=tokenizer,
+            prompt_cfg=prompt_cfg,
+            cache_dir=os.path.join(work, "rc"),
+        )
+        reward_model.prepare(users)
+
+        def reward_fn(user_ids, completions):
+            for u in dict.fromkeys(user_ids):
+                reward_model.prepare([u])
+            return [float(x) for x in reward_model.score(user_ids, completions).total]
+
+        out["models"] = []
+        for preset in args.presets.split(","):
+            cfg = get_preset(preset)
+            params = init_params(cfg, jax.random.key(0))
+            r = {"preset": preset, "params": cfg.num_params, "matmul_params": matmul_params(cfg)}
+            r["ours"] = ours_iterations(args, preset, params, tokenizer, users, prompts,
+                                        reward_model)  # fmt: skip
+            if not args.no_trl:
+                r["trl"] = trl_or_reason(args, cfg, params, tokenizer, work, texts, users,
+                                         reward_fn)  # fmt: skip
+            seq = r["ours"]["seq"]
+            rows = args.rows * args.group
+            flops = step_flops(cfg, rows, seq) * args.inner_epochs
+            tokens = rows * seq // args.micro_batches
+            mm = matmul_timers(
+                [
+                    (tokens, cfg.hidden_size, cfg.intermediate_size),
+                    (tokens, cfg.hidden_size, cfg.vocab_size),
+                    (1024, 1024, 1024),
+                ]
+            )
+            peak = max(f / timeit(call, warmup=0, repeat=3) / 1e9 for f, call in mm.values())
+            r["matmul_gflops_best"] = round(peak, 2)
+            r["update_gflop"] = round(flops / 1e9, 2)
+            for side in ("ours", "trl"):
+                if isinstance(r.get(side), dict):
+                    upd = r[side]["phase_seconds"]["update"]
+                    r[side]["update_fraction_of_matmul_rate"] = round(flops / upd / 1e9 / peak, 3)
+            if isinstance(r.get("trl"), dict):
+                r["speedup_vs_trl"] = round(
+                    r["trl"]["iteration_seconds"] / r["ours"]["iteration_seconds"], 2
+                )
+            out["models"].append(r)
+            print(json.dumps(r), file=sys.stderr, flush=True)
+    return out
+
+
+def trl_or_reason(args, cfg, params, tokenizer, work, texts, users, reward_fn):
+    """TRL's figures, or why there are none."""
+    try:
+        import trl  # noqa: F401
+    except ImportError:
+        return "not installed (pip install -e '.[bench]')"
+    from bench.grpo_trl import trl_iterations
+    from jaxinterest.models.qwen2 import save_hf
+
+    model_dir = os.path.join(work, "hf")
+    save_hf(model_dir, cfg, params, tokenizer=tokenizer)
+    return trl_iterations(model_dir, texts, users, reward_fn, group=args.group,
+                          new_tokens=args.completion, inner_epochs=args.inner_epochs,
+                          repeat=args.repeat, lr=1e-5)  # fmt: skip
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", type=int, choices=[1, 2], default=1)
-    parser.add_argument("--preset", default="tiny-21m")
-    parser.add_argument("--rows", type=int, default=16)
+    parser.add_argument("--preset", default="tiny-21m", help="part 1's model")
+    parser.add_argument("--presets", default="tiny-5m,tiny-21m", help="part 2's models")
+    parser.add_argument("--rows", type=int, default=16, help="rows (part 1), prompts (part 2)")
+    parser.add_argument("--group", type=int, default=8, help="samples per prompt (part 2)")
     parser.add_argument("--prompt", type=int, default=120)
     parser.add_argument("--completion", type=int, default=48)
-    parser.add_argument("--micro-batches", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--micro-batches", type=int, default=None, help="default 2 / 1")
+    parser.add_argument("--inner-epochs", type=int, default=1, help="part 2, = TRL num_iterations")
+    parser.add_argument("--repeat", type=int, default=None, help="default 5 / 3")
+    parser.add_argument("--world", default=None, help="part 2: a world directory")
+    parser.add_argument("--no-trl", action="store_true")
     args = parser.parse_args(argv)
+    if args.micro_batches is None:
+        args.micro_batches = 2 if args.part == 1 else 1
+    if args.repeat is None:
+        args.repeat = 5 if args.part == 1 else 3
     if args.part == 2:
-        parser.error("part 2 (full iteration vs TRL GRPOTrainer) is not written yet")
+        emit(
+            {
+                "bench": "grpo_iteration",
+                "part": 2,
+                "jax": jax.__version__,
+                "anchor": "TRL GRPOTrainer(loss_type=dr_grpo); jnp float32 matmul rate",
+                "machine": machine(),
+                "load_average": os.getloadavg(),
+                "result": part2(args),
+            }
+        )
+        return
     emit(
         {
             "bench": "grpo_update_step",
