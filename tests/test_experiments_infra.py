@@ -1,0 +1,90 @@
+"""The experiment infrastructure's pure parts: metric comparison, sweep cells, the manifest."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from jaxinterest.experiments import manifest as M
+from jaxinterest.experiments import reproduce as R
+from jaxinterest.experiments import sweep as S
+
+
+def test_flatten_names_every_leaf():
+    tree = {"rows": {"a": {"all": {"r": 0.5}}, "b": [1, {"x": "y"}]}, "n": 3}
+    assert R.flatten(tree) == {"rows.a.all.r": 0.5, "rows.b.0": 1, "rows.b.1.x": "y", "n": 3}
+
+
+def test_bitwise_comparison_reports_the_smallest_change():
+    a = {"m": {"r": 0.1 + 0.2, "n": 7, "s": "ok"}}
+    nudged = math.nextafter(0.1 + 0.2, 1.0)  # one ulp away
+    rep = R.compare_metrics(a, {"m": {"r": nudged, "n": 7, "s": "ok"}})
+    assert rep["compared"] == 3
+    assert [d["key"] for d in rep["differences"]] == ["m.r"]
+    assert rep["differences"][0]["abs_diff"] == pytest.approx(nudged - (0.1 + 0.2), abs=0)
+    assert R.compare_metrics(a, json.loads(json.dumps(a)))["differences"] == []
+
+
+def test_tolerance_is_relative_with_a_floor_of_one():
+    assert R.same(100.0, 100.9, 0.01) and not R.same(100.0, 102.0, 0.01)
+    assert R.same(0.0, 0.009, 0.01) and not R.same(0.0, 0.02, 0.01)
+    assert R.same(float("nan"), float("nan"), 0.0) and not R.same(float("nan"), 1.0, 0.5)
+    assert not R.same(True, 1, 0.0)  # a flag is not a count
+    assert not R.same("a", "b", 1.0)
+
+
+def test_missing_and_new_metrics_are_reported():
+    rep = R.compare_metrics({"a": 1, "b": 2}, {"a": 1, "c": 3})
+    assert rep["only_original"] == ["b"] and rep["only_rerun"] == ["c"]
+
+
+def test_sweep_cells_are_the_product_with_seeds_fastest():
+    cells = S.cells({"model": ["tiny-1m", "tiny-5m"]}, seeds=[0, 1], seed_key="recipe.seed")
+    assert [S.cell_name(c) for c in cells] == [
+        "model=tiny-1m,recipe.seed=0",
+        "model=tiny-1m,recipe.seed=1",
+        "model=tiny-5m,recipe.seed=0",
+        "model=tiny-5m,recipe.seed=1",
+    ]
+    assert S.cell_name({"model": "/a/b"}) == "model=_a_b"
+    cmd = S.cell_command("x.py", Path("out"), cells[1], extra=["--set", "k=v"])
+    sets = ["--set", "model=tiny-1m", "--set", "recipe.seed=1", "--set", "k=v", "--quiet"]
+    assert cmd[1:] == ["x.py", "--out", "out/model=tiny-1m,recipe.seed=1", *sets]
+
+
+@pytest.mark.parametrize(
+    "items, message",
+    [(["model"], "KEY=V1"), (["model="], "KEY=V1"), (["a=1", "a=2"], "swept twice")],
+)
+def test_parse_sweep_rejects_bad_items(items, message):
+    with pytest.raises(ValueError, match=message):
+        S.parse_sweep(items)
+
+
+def test_seed_swept_twice_is_refused():
+    with pytest.raises(ValueError, match="both swept"):
+        S.cells({"seed": ["0"]}, seeds=[1])
+
+
+def test_manifest_records_environment_stages_and_outcome(tmp_path):
+    config = {"seed": 3, "world": {"seed": 1, "preset": "tiny"}, "grpo": {"steps": 2}}
+    man = M.Manifest(tmp_path, script="experiments/x.py", argv=["x.py"], config=config)
+    assert M.run_status(tmp_path) == "running"
+    with man.stage("world"):
+        pass
+    man.end("finished")
+    data = M.read_manifest(tmp_path)
+    assert data["seeds"] == {"seed": 3, "world.seed": 1}
+    assert data["status"] == "finished" and set(data["stages"]) == {"world"}
+    env = data["environment"]
+    assert len(env["git"]["commit"]) == 40 and isinstance(env["git"]["dirty"], bool)
+    assert env["packages"]["jax"] and env["packages"]["numpy"]
+    assert env["devices"]["count"] >= 1 and env["devices"]["kind"]
+    # a second attempt keeps the first one's record
+    M.Manifest(tmp_path, script="experiments/x.py", argv=["x.py"], config=config)
+    attempts = M.read_manifest(tmp_path)["attempts"]
+    assert [a["outcome"] for a in attempts] == ["finished", "running"]
+    assert M.run_status(tmp_path / "nothing") == "new"
