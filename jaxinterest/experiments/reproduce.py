@@ -38,11 +38,9 @@ def flatten(tree, prefix: str = "") -> dict:
 
 def same(a, b, tolerance: float) -> bool:
     numbers = (int, float)
-    if (
-        isinstance(a, bool)
-        or isinstance(b, bool)
-        or not (isinstance(a, numbers) and isinstance(b, numbers))
-    ):
+    if isinstance(a, bool) or isinstance(b, bool):  # a flag equals only the same flag
+        return type(a) is type(b) and a == b
+    if not (isinstance(a, numbers) and isinstance(b, numbers)):
         return a == b
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
