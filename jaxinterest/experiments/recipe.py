@@ -215,3 +215,16 @@ def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recip
         )  # fmt: skip
         run_distill(cfg, progress=progress)
     return str(out / "policy")
+
+
+def pick_users(world, n: int, seed: int) -> list[str]:
+    """A seeded subset of n of the world's users, in world order (all when n is 0 or more)."""
+    import numpy as np
+
+    from jaxinterest.data.columns import column
+
+    users = list(column(world.users, "user_id"))
+    if n and n < len(users):
+        rows = np.random.default_rng(seed).choice(len(users), n, replace=False)
+        users = [users[i] for i in sorted(rows)]
+    return users
