@@ -109,6 +109,7 @@ def run_grpo(
     world = load_world(cfg.world, parts=("news", "events", "users"))
     clean_fn = KeepLookup(pq.read_table(cfg.keep_file)) if cfg.keep_file else None
     policy = load_policy(cfg.policy, seed=cfg.seed, cache_dir=out)
+    prepare = reward_model is None  # an injected model is prepared by its owner
     if reward_model is None:
         reward_model = build_rewards(
             world,
@@ -121,6 +122,8 @@ def run_grpo(
         )
     optimizer, step = make_update(cfg, policy.cfg, advantage_sign=advantage_sign)
     source = UserSource(world, split="train")
+    if prepare:  # every training user's themes once, so an iteration embeds only its queries
+        reward_model.prepare(source.user_ids, progress=progress)
     pipe = PipelineConfig(batch_size=cfg.prompts_per_step, seed=cfg.seed, split="train",
                           num_epochs=None, shard_index=0, shard_count=1)  # fmt: skip
     data = iter(build_dataset(source, policy.tokenizer, cfg.prompt, pipe, clean_fn))
