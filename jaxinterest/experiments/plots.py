@@ -24,6 +24,7 @@ def line_plot(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "
     if logx:
         ax.set_xscale("log")
     if xticks is not None:
+        ax.minorticks_off()  # a log axis would add its own minor labels between ours
         ax.set_xticks(list(x))
         ax.set_xticklabels(list(xticks))
     ax.set_xlabel(xlabel)
