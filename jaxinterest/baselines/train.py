@@ -115,7 +115,7 @@ def fit(
     """Train one model. valid: bool [U] validation users. Returns (best params, log dict)."""
     from tqdm import tqdm
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     has_click = ((streams.item >= 0).sum(1) > 0) & (streams.length > 1)
     train_users = np.flatnonzero(~valid & has_click)
     valid_users = np.flatnonzero(valid & has_click)
@@ -175,5 +175,6 @@ def fit(
         "n_train_users": int(len(train_users)),
         "n_valid_users": int(len(valid_users)),
         "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_seconds": round(time.process_time() - c0, 2),
     }
     return best, log
