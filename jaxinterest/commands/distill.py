@@ -1,5 +1,6 @@
 """`jaxinterest distill`: on-policy distillation of a teacher into a student (paper eq. 10), or
-the supervised (sequence-level KD) baseline of Table 3, with the same loop and budget.
+one of Table 3's baselines on the same budget: `--method supervised` (sequence-level KD) or
+`--method grpo` (no distillation: the student trained with Dr.GRPO).
 
 The run is described by `train.distill_run.DistillConfig`: a TOML/YAML/JSON file (--config),
 then the flags below, then `--set key=value` overrides (e.g. `--set optim.lr=1e-4`). Rerunning
@@ -36,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "scores the student's own prefixes; the student minimises the per-token reverse "
             "KL (estimator exact: full vocabulary, local teacher; sampled: sampled-token "
             "advantage, local teacher or an OpenAI-compatible log-prob server URL). "
-            "--method supervised fine-tunes the student on the teacher's samples instead. "
+            "--method supervised fine-tunes the student on the teacher's samples instead; "
+            "--method grpo trains it with Dr.GRPO and no teacher (Table 3's no-distillation "
+            "row), on the same budget. "
             "Writes metrics.jsonl, checkpoints/, policy/ and report.json (validation of "
             "teacher and student before and after, and the share of the gap closed) to --out."
         ),
@@ -48,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--student", help="checkpoint directory (e.g. `jaxinterest sft` policy/)")
     p.add_argument("--out", help="run directory (resumed when it holds this run)")
-    p.add_argument("--method", choices=("on_policy", "supervised"))
+    p.add_argument("--method", choices=("on_policy", "supervised", "grpo"),
+                   help="on_policy (default); Table 3 baselines: supervised, grpo")  # fmt: skip
     p.add_argument("--estimator", choices=("exact", "sampled"))
     p.add_argument("--teacher-dtype", choices=("float32", "bfloat16"))
     p.add_argument("--steps", type=int)

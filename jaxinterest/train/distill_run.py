@@ -12,10 +12,12 @@ one budget (steps x users x samples), so Table 3's rows differ only in what they
   supervised  sequence-level KD: the TEACHER samples and the student is fine-tuned on those
               lists (`objectives.sft_objective`).
 
-(The third row, no distillation, is the student trained with `jaxinterest grpo` under the same
-budget.) Each step's sampling key is fold_in(key(seed), step), the update's RNG is the state's,
-and the Grain iterator's position is checkpointed with the state, so a resumed run is bitwise
-the uninterrupted one. Output directory:
+  grpo        Table 3's "no distillation" row: the student trained with Dr.GRPO on the same
+              budget, no teacher (`train.distill_grpo`, which runs `train.loop.run_grpo`).
+
+Each step's sampling key is fold_in(key(seed), step), the update's RNG is the state's, and the
+Grain iterator's position is checkpointed with the state, so a resumed run is bitwise the
+uninterrupted one. Output directory (method grpo: see `train.distill_grpo`):
 
   config.json     the resolved config (a rerun with another config into the same out is refused)
   metrics.jsonl   one line per step: loss, teacher_kl, grad_norm, lr, completion length,
@@ -39,7 +41,7 @@ import numpy as np
 from jaxinterest.data.prompts import PromptConfig
 from jaxinterest.train.optim import OptimConfig
 
-METHODS = ("on_policy", "supervised")
+METHODS = ("on_policy", "supervised", "grpo")
 # The SFT warm start's prompt (train/sft.py): a policy must see the prompt it was trained on.
 DEFAULT_PROMPT = PromptConfig(
     max_prompt_tokens=320, system_prompt="You write news search queries for a user."
@@ -49,7 +51,8 @@ DEFAULT_PROMPT = PromptConfig(
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:
     """teacher: a checkpoint directory / "preset:NAME" / "smollm2", or an http(s) URL of a
-    log-prob server (on_policy with estimator "sampled" only); student: a checkpoint directory
+    log-prob server (on_policy with estimator "sampled" only; method grpo only validates it,
+    for the gap closed, and may leave it empty); student: a checkpoint directory
     or policy spec; batch_size: users per step; samples: lists per user per step; eval_every:
     validation cadence in steps (0: only before and after); validation_days: see
     `validation.holdout_world`."""
@@ -90,7 +93,8 @@ class DistillConfig:
                 f"into {self.micro_batches} micro-batches"
             )
         remote = self.teacher.startswith(("http://", "https://"))
-        if remote and (self.method != "on_policy" or self.estimator != "sampled"):
+        scores_only = self.method == "on_policy" and self.estimator == "sampled"
+        if remote and self.method != "grpo" and not scores_only:
             raise ValueError("a remote teacher serves log-probs only: use method on_policy "
                              "with estimator sampled")  # fmt: skip
 
@@ -118,7 +122,7 @@ def rollout(params, model_cfg, prompts, cfg: DistillConfig, key, pad_id, stop_id
     }
 
 
-def _check_out(out: Path, cfg: DistillConfig) -> None:
+def check_out(out: Path, cfg: DistillConfig) -> None:
     from jaxinterest.config import save_config, to_dict
 
     path = out / "config.json"
@@ -150,7 +154,12 @@ def _models(cfg: DistillConfig):
 
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> dict:
-    """The loop (module docstring). Returns the report."""
+    """The loop (module docstring); method grpo runs `distill_grpo.run_no_distill`. Returns
+    the report."""
+    if cfg.method == "grpo":
+        from jaxinterest.train.distill_grpo import run_no_distill
+
+        return run_no_distill(cfg, progress=progress)
     import pyarrow.parquet as pq
     from tqdm import tqdm
 
@@ -170,7 +179,7 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> dict:
     if not cfg.world or not cfg.teacher or not cfg.student:
         raise ValueError("DistillConfig needs world, teacher and student")
     out = Path(cfg.out)
-    _check_out(out, cfg)
+    check_out(out, cfg)
     world = load_world(cfg.world, parts=("news", "events", "users"))
     clean_fn = KeepLookup(pq.read_table(cfg.keep_file)) if cfg.keep_file else None
     student, teacher, teacher_policy = _models(cfg)
