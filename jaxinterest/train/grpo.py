@@ -12,6 +12,7 @@ checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 import jax
@@ -20,7 +21,6 @@ import numpy as np
 from jaxinterest.data.prompts import PromptConfig
 from jaxinterest.rewards.config import RewardConfig
 from jaxinterest.sampling import SamplingParams
-from jaxinterest.train.objectives import grpo_objective
 from jaxinterest.train.optim import OptimConfig, make_optimizer, make_schedule
 from jaxinterest.train.step import make_train_step
 
@@ -34,8 +34,9 @@ class GRPOConfig:
     over the run). Cadence in iterations: eval_every (validation on the held-out last
     validation_days of the training window, greedy answers, `validation.holdout_world`;
     0 = only at the end), checkpoint_every (keep_last latest + the best by validation
-    Recall@10). rewards.text_cache_size = 0 keeps a resumed run bit-for-bit (see
-    docs/training.md)."""
+    Recall@10). prompt: left at its default, the policy directory's prompt.json (the prompt SFT
+    trained on) is used instead (`loop.resolve_prompt`). rewards.text_cache_size = 0 keeps a
+    resumed run bit-for-bit (see docs/training.md)."""
 
     world: str = ""
     policy: str = ""
@@ -92,30 +93,63 @@ class GRPOConfig:
         )
 
 
-def make_update(cfg: GRPOConfig, model_cfg, *, advantage_sign: float = 1.0):
-    """(optimizer, jitted step). advantage_sign = -1 flips the advantages inside the loss: a
-    deliberately broken objective that the learning test runs to show its margins mean
-    something (never use it to train)."""
-    optimizer = make_optimizer(cfg.optim)
-    objective = grpo_objective(
-        model_cfg,
-        clip_eps=cfg.clip_eps,
-        beta=cfg.beta,
-        max_len=cfg.max_new_tokens,
-        ratio=cfg.ratio,
-        completion_width=cfg.max_new_tokens,
-    )
-    if advantage_sign != 1.0:
-        inner = objective
+def grpo_update_objective(cfg: GRPOConfig, model_cfg, *, advantage_sign: float = 1.0):
+    """The Dr.GRPO objective of the update step (`losses.dr_grpo_loss`).
 
-        def objective(params, batch, rng, frozen):
-            return inner(params, batch | {"advantages": advantage_sign * batch["advantages"]},
-                         rng, frozen)  # fmt: skip
+    batch["fresh"] [R] bool marks rows whose pi_old IS the current policy (the first inner
+    epoch on a rollout batch): there pi_old is the stop-gradient of the very log-probs the loss
+    differentiates, so the ratio is exactly 1 (the rollout's separately jitted recomputation
+    agrees only to float rounding, ~1e-7, because XLA fuses a forward and a forward+backward
+    differently) and the gradient is unchanged (d exp(l - sg(l)) = dl). Later epochs read
+    batch["old_logp"]. advantage_sign: see `make_update`."""
+    return _objective(cfg.clip_eps, cfg.beta, cfg.max_new_tokens, cfg.ratio, model_cfg,
+                      float(advantage_sign))  # fmt: skip
 
+
+def _objective(clip_eps, beta, max_len, ratio, model_cfg, advantage_sign):
+    import jax.numpy as jnp
+
+    from jaxinterest.train.losses import dr_grpo_loss
+    from jaxinterest.train.objectives import policy_logprobs
+
+    def objective(params, batch, rng, frozen):
+        del rng, frozen
+        logp = policy_logprobs(params, batch, model_cfg, max_len)
+        fresh = batch["fresh"].astype(bool)[:, None]
+        old = jnp.where(fresh, jax.lax.stop_gradient(logp), batch["old_logp"])
+        return dr_grpo_loss(
+            logp,
+            old,
+            batch.get("ref_logp") if beta > 0 else None,
+            batch["completion_mask"],
+            advantage_sign * batch["advantages"],
+            clip_eps=clip_eps,
+            beta=beta,
+            max_len=max_len,
+            ratio=ratio,
+        )
+
+    return objective
+
+
+@functools.lru_cache(maxsize=8)
+def _update_fns(optim, clip_eps, beta, max_len, ratio, micro_batches, model_cfg, sign):
+    """(optimizer, jitted step), built once per process for each distinct recipe: runs that
+    differ only in paths, lengths or cadence (a resume, the tests) reuse the compiled step."""
+    optimizer = make_optimizer(optim)
+    objective = _objective(clip_eps, beta, max_len, ratio, model_cfg, sign)
     step = make_train_step(
-        objective, optimizer, micro_batches=cfg.micro_batches, schedule=make_schedule(cfg.optim)
+        objective, optimizer, micro_batches=micro_batches, schedule=make_schedule(optim)
     )
     return optimizer, step
+
+
+def make_update(cfg: GRPOConfig, model_cfg, *, advantage_sign: float = 1.0):
+    """(optimizer, jitted step) for `update`. advantage_sign = -1 flips the advantages inside
+    the loss: a deliberately broken objective that the learning test runs to show its margins
+    mean something (never use it to train)."""
+    return _update_fns(cfg.optim, cfg.clip_eps, cfg.beta, cfg.max_new_tokens, cfg.ratio,
+                       cfg.micro_batches, model_cfg, float(advantage_sign))  # fmt: skip
 
 
 def update(state, batch: dict, step, inner_epochs: int):
@@ -123,9 +157,11 @@ def update(state, batch: dict, step, inner_epochs: int):
     the epochs of every update metric, *_min / *_max as extremes, nonfinite as a count, and
     first-epoch ratio_mean / clip_frac (ratio 1 and clip 0 by construction) kept apart as
     ratio_first / clip_first."""
+    rows = len(batch["advantages"])
     per_epoch = []
-    for _ in range(inner_epochs):
-        state, metrics = step(state, batch)
+    for epoch in range(inner_epochs):
+        fresh = np.full(rows, epoch == 0)  # pi_old = the current policy on the first epoch
+        state, metrics = step(state, batch | {"fresh": fresh})
         per_epoch.append(metrics)
     per_epoch = jax.device_get(per_epoch)
     out = {}

@@ -5,8 +5,9 @@
       -> pack prompt + completion ([R, P + N], R = B * G rows, prompt-major)
       -> pi_old log-probs (and entropy) from the trainer's own forward, pi_ref if beta > 0
 
-pi_old comes from the trainer's forward (`completion_stats`), never from the sampler, so the
-first inner update has ratio exactly 1 whatever the sampler's kernels do. The sampler's own
+pi_old comes from the trainer's forward (`completion_stats`), never from the sampler; the first
+inner update goes further and uses the stop-gradient of its own log-probs (`grpo.update`), so
+its ratio is exactly 1 whatever the sampler's kernels do. The sampler's own
 raw log-probs are compared with it on every completion token: `mismatch_mean` / `mismatch_max`
 (|d log p|) are the rollout/trainer disagreement that silently biases GRPO when it grows.
 """
