@@ -81,6 +81,7 @@ def test_manifest_records_environment_stages_and_outcome(tmp_path):
     assert data["status"] == "finished" and set(data["stages"]) == {"world"}
     env = data["environment"]
     assert len(env["git"]["commit"]) == 40 and isinstance(env["git"]["dirty"], bool)
+    assert (env["git"]["diff_sha256"] is None) == (not env["git"]["dirty"])
     assert env["packages"]["jax"] and env["packages"]["numpy"]
     assert env["devices"]["count"] >= 1 and env["devices"]["kind"]
     # a second attempt keeps the first one's record

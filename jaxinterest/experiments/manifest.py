@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -55,7 +56,9 @@ def repo_root() -> Path:
 
 
 def git_state(root: Path | None = None) -> dict:
-    """{"commit": sha or None, "dirty": bool or None}; None when git or the repository is absent."""
+    """{"commit", "dirty", "diff_sha256"}: HEAD, whether tracked files differ from it, and a
+    hash of that difference (two dirty runs of different code differ in it); None values when
+    git or the repository is absent."""
     root = root or repo_root()
 
     def git(*args):
@@ -65,10 +68,11 @@ def git_state(root: Path | None = None) -> dict:
 
     try:
         commit = git("rev-parse", "HEAD").strip()
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+        diff = git("diff", "HEAD", "--no-ext-diff", "--binary")
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
+        return {"commit": None, "dirty": None, "diff_sha256": None}
+    digest = hashlib.sha256(diff.encode()).hexdigest() if diff else None
+    return {"commit": commit, "dirty": bool(diff), "diff_sha256": digest}
 
 
 def package_versions(names=PACKAGES) -> dict:
