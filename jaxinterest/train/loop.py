@@ -1,7 +1,8 @@
 """`run_grpo`: the GRPO run's cadence (data, rollouts, updates, logs, validation, checkpoints).
 
 Run directory (`cfg.out`):
-  config.json      the resolved GRPOConfig (also stored inside every checkpoint)
+  config.json      the resolved GRPOConfig (also stored inside every checkpoint); its prompt is
+                   the policy's own (policy/prompt.json of an SFT run) unless set explicitly
   metrics.jsonl    one line per iteration: every reward signal's raw / normalised mean and std,
                    the total, advantage std, valid share, completion length, entropy, sampler
                    mismatch, loss, clip fraction, ratio, KL, grad norm, lr, skipped updates,
@@ -10,7 +11,7 @@ Run directory (`cfg.out`):
   checkpoints/     Orbax steps (params, optimiser state, step, RNG key, Grain iterator state,
                    config): the last keep_last and the best by val_recall@10
   rewards_cache/   the training-window article index of the rewards (rebuilt bit-identically)
-  policy/, best/   HF directories: the final policy and the best one by validation
+  policy/, best/   HF directories (+ prompt.json): the final policy and the best by validation
   summary.json     what the run did (iterations, skipped updates, best step, last validation)
 
 Resume (`resume=True`): the latest finished checkpoint restores the state and the data
@@ -21,6 +22,7 @@ the step). Without resume, a directory that already holds checkpoints is an erro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -75,6 +77,19 @@ def _check_resume(cfg: GRPOConfig, saved: dict) -> None:
         )
 
 
+def resolve_prompt(cfg: GRPOConfig) -> GRPOConfig:
+    """cfg with the policy's own PromptConfig (`queries.save_prompt`, written by SFT and by
+    GRPO) when cfg.prompt is left at its default: a policy trained on one prompt and rolled out
+    on another fails silently. An explicit prompt in the config wins."""
+    from jaxinterest.data.prompts import PromptConfig
+    from jaxinterest.train.queries import policy_prompt
+
+    stored = policy_prompt(cfg.policy) if Path(cfg.policy).is_dir() else None
+    if stored is None or cfg.prompt != PromptConfig() or stored == cfg.prompt:
+        return cfg
+    return dataclasses.replace(cfg, prompt=stored)
+
+
 def run_grpo(
     cfg: GRPOConfig,
     *,
@@ -97,10 +112,12 @@ def run_grpo(
     from jaxinterest.train.checkpoint import Checkpointer
     from jaxinterest.train.metrics import MetricsWriter
     from jaxinterest.train.policy import load_policy, save_policy
+    from jaxinterest.train.queries import save_prompt
     from jaxinterest.train.state import abstract_state, create_state
 
     if not cfg.world or not cfg.policy:
         raise ValueError("GRPOConfig needs world and policy")
+    cfg = resolve_prompt(cfg)
     out = Path(cfg.out)
     ckpt = Checkpointer(out / "checkpoints", keep_last=cfg.keep_last,
                         best_metric="val_recall@10")  # fmt: skip
@@ -141,7 +158,7 @@ def run_grpo(
     first = int(state.step) // cfg.inner_epochs
     writer = MetricsWriter(out / "metrics.jsonl", log_every=1, tensorboard=out / "tb",
                            resume_step=first - 1)  # fmt: skip
-    validate = Validator(cfg, world, clean_fn) if cfg.eval_every else None
+    validate = Validator(cfg, world, clean_fn)
     sampling = cfg.sampling(policy.stop_ids)
     width = cfg.prompt.max_prompt_tokens
     last_val: dict = {}
@@ -162,7 +179,11 @@ def run_grpo(
         row = ro.metrics | um | {"seconds_update": seconds, "update_tokens_per_s": rows / seconds}
         last = it == cfg.steps - 1
         val = None
-        if validate is not None and ((it + 1) % cfg.eval_every == 0 or last):
+        if row.get("nonfinite"):
+            n, total = row["nonfinite"], int(state.skipped)
+            bar.write(f"iteration {it}: {n} non-finite update(s) skipped ({total} so far); "
+                      "params and optimiser state kept")  # fmt: skip
+        if last or (cfg.eval_every and (it + 1) % cfg.eval_every == 0):
             t0 = time.perf_counter()
             val = validate(policy.with_params(state.params))
             last_val = val | {"iteration": it}
@@ -177,10 +198,12 @@ def run_grpo(
     writer.close()
     ckpt.wait()
     save_policy(policy.with_params(state.params), out / "policy")
+    save_prompt(out / "policy", cfg.prompt)
     best = ckpt.best_step()
     if best is not None:
         restored = ckpt.restore(abstract_state(abstract_params(policy.cfg), optimizer), best)
         save_policy(policy.with_params(restored.state.params), out / "best")
+        save_prompt(out / "best", cfg.prompt)
     ckpt.close()
     summary = {
         "iterations": cfg.steps,

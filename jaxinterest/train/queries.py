@@ -19,6 +19,32 @@ from jaxinterest.data.prompts import PromptConfig
 from jaxinterest.sampling import SamplingParams, generate
 from jaxinterest.train.policy import Policy
 
+PROMPT_FILE = "prompt.json"  # beside a trained policy's weights: the prompt it was trained on
+
+
+def save_prompt(policy_dir, prompt_cfg: PromptConfig) -> None:
+    """Records the PromptConfig a policy was trained with in its HF directory, so the next
+    stage (GRPO after SFT, the evaluation after GRPO) renders the prompts it knows."""
+    import json
+    from pathlib import Path
+
+    from jaxinterest.config import to_dict
+
+    (Path(policy_dir) / PROMPT_FILE).write_text(json.dumps(to_dict(prompt_cfg), indent=2) + "\n")
+
+
+def policy_prompt(policy_dir) -> PromptConfig | None:
+    """The PromptConfig stored by `save_prompt` in a policy directory, or None."""
+    import json
+    from pathlib import Path
+
+    from jaxinterest.config import from_dict
+
+    path = Path(policy_dir) / PROMPT_FILE
+    if not path.is_file():
+        return None
+    return from_dict(PromptConfig, json.loads(path.read_text()))
+
 
 @dataclasses.dataclass(frozen=True)
 class PolicyAnswers:
