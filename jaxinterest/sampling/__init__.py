@@ -20,12 +20,14 @@ from jaxinterest.sampling.inputs import bucket, left_pad, pack, right_pad
 from jaxinterest.sampling.params import SamplingParams
 from jaxinterest.sampling.result import Generation
 from jaxinterest.sampling.score import Scores, score, score_arrays
+from jaxinterest.sampling.shapes import ShapeBuckets
 
 __all__ = [
     "Generation",
     "SamplingMode",
     "SamplingParams",
     "Scores",
+    "ShapeBuckets",
     "bucket",
     "generate",
     "left_pad",

@@ -22,6 +22,7 @@ from jaxinterest.sampling.inputs import (
 )
 from jaxinterest.sampling.params import SamplingParams
 from jaxinterest.sampling.result import Generation
+from jaxinterest.sampling.shapes import ShapeBuckets, assemble_on_host
 
 
 def _mesh_of(params) -> Mesh | None:
@@ -103,6 +104,7 @@ def generate(
     rules="fsdp",
     share_prefill: bool = True,
     backend: str = "auto",
+    buckets: ShapeBuckets | None = None,
 ) -> Generation:
     """Samples `sampling.num_samples` continuations of each prompt (lists of token ids, any
     lengths) under `sampling` (see `SamplingParams`); `key` is required unless greedy.
@@ -117,6 +119,9 @@ def generate(
     `keys` (instead of `key`): one PRNG key per prompt, [B]; prompt i's samples are then drawn
     as `generate([prompts[i]], sampling, key=keys[i])` draws them, whatever else is in the
     batch (`engine.row_uniforms`): what a server batching independent requests needs.
+    `buckets`: coarse shapes (see `shapes.ShapeBuckets`; unsharded params only) so that calls
+    with ever-changing batches reuse a few compiled programs: the server's setting. The
+    samples are those of the default shapes up to floating-point rounding.
     """
     if not isinstance(sampling, SamplingParams):
         raise ValueError(
@@ -152,8 +157,10 @@ def generate(
     mesh = mesh or _mesh_of(params)
     rows_sh, cache_sh, shards = _row_shardings(mesh, rules, cfg)
     backend = choose_backend(backend, params, cfg, mesh)
+    if buckets is not None and mesh is not None:
+        raise ValueError("buckets= is for unsharded params; sharded calls use the default shapes")
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
-    width = bucket(max_new_tokens)
+    width = bucket(max_new_tokens) if buckets is None else buckets.new(max_new_tokens)
     scalars = (
         jnp.int32(max_new_tokens),
         jnp.float32(max(sampling.temperature, 1e-6)),
@@ -173,14 +180,21 @@ def generate(
     }
     for c, start in enumerate(range(0, len(order), per_chunk)):
         idx = order[start : start + per_chunk]
-        b = _batch_size(len(idx), g, shards)
+        longest = max(len(prompts[i]) for i in idx)
+        if buckets is None:
+            b, p = _batch_size(len(idx), g, shards), bucket(longest)
+        else:
+            b, p = buckets.rows(len(idx)), buckets.prompt(longest)
         chunk = [prompts[i] for i in idx] + [[pad_id]] * (b - len(idx))
-        p = bucket(max(len(x) for x in chunk))
         parts, logits = [], []
         size = -(-b // -(-b // prefill_rows))  # equal groups: fewer distinct compiled shapes
         for first in range(0, b, size):  # longest first: similar lengths together
             group = chunk[first : first + size]
-            group_width = min(p, fine_bucket(max(len(x) for x in group)))
+            group_longest = max(len(x) for x in group)
+            if buckets is None:
+                group_width = min(p, fine_bucket(group_longest))
+            else:
+                group_width = buckets.group(group_longest, p)
             tokens, mask = left_pad(group, group_width, pad_id)
             if mesh is not None:  # split the group's rows too when they divide evenly
                 place = rows_sh if len(group) % shards == 0 else replicated
@@ -190,15 +204,19 @@ def generate(
             )
             parts.append(part)
             logits.append(part_logits)
-        cache, logits = engine.assemble(
-            tuple(parts),
-            tuple(logits),
-            repeat=g if share_prefill else 1,
-            prompt_len=p,
-            cache_len=p + width,
-            backend=backend,
-            shardings=None if mesh is None else (rows_sh, cache_sh),
-        )
+        layout = {
+            "repeat": g if share_prefill else 1,
+            "prompt_len": p,
+            "cache_len": p + width,
+            "backend": backend,
+        }
+        if buckets is None:
+            shardings = None if mesh is None else (rows_sh, cache_sh)
+            cache, logits = engine.assemble(
+                tuple(parts), tuple(logits), **layout, shardings=shardings
+            )
+        else:  # no program per tuple of group shapes
+            cache, logits = jax.device_put(assemble_on_host(parts, logits, **layout))
         del parts
         _, mask = left_pad(chunk, p, pad_id)
         active = np.repeat(np.arange(b) < len(idx), g)
