@@ -166,7 +166,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--users", type=int, default=150, help="users sampled for coverage")
     ap.add_argument("--min-weight", type=float, default=0.15, help="visible interest weight")
-    ap.add_argument("--merge", default="0.35,0.4,0.45,0.5,0.55,0.6", help="theme_merge grid")
+    ap.add_argument("--merge", default="0.2,0.25,0.3,0.35,0.4,0.5", help="theme_merge grid")
     ap.add_argument("--out", help="also write the JSON report here")
     args = ap.parse_args(argv)
 

@@ -5,6 +5,7 @@ import pytest
 
 from jaxinterest.retrieval import build_index, retrieve
 from jaxinterest.rewards.judge_cache import JudgeCache, cache_key
+from jaxinterest.rewards.lru import LRU
 from jaxinterest.rewards.news_cache import load_news, news_key, save_news
 from jaxinterest.rewards.text_vectors import TextVectors
 
@@ -22,6 +23,26 @@ def test_text_vectors_titles_lru_and_eviction():
     off = TextVectors({}, titles, size=0)
     off.store(["a"], np.ones((1, 3), np.float32))
     assert len(off) == 0
+
+
+def test_lru_drops_the_least_recently_used_and_in_does_not_refresh():
+    lru = LRU(2)
+    lru["a"], lru["b"] = 1, 2
+    assert lru.get("a") == 1  # "a" is now the most recent
+    assert "b" in lru  # membership does not refresh "b"
+    lru["c"] = 3  # evicts "b"
+    assert "b" not in lru and lru["a"] == 1 and lru["c"] == 3 and len(lru) == 2
+    lru["a"] = 10  # overwrite refreshes "a"; the next insert evicts "c"
+    lru["d"] = 4
+    assert sorted(lru.data) == ["a", "d"] and lru["a"] == 10
+    assert lru.get("zz", "miss") == "miss"
+    with pytest.raises(KeyError):
+        lru["zz"]
+    off = LRU(0)
+    off["a"] = 1
+    assert len(off) == 0 and off.get("a") is None
+    with pytest.raises(ValueError, match="size"):
+        LRU(-1)
 
 
 def test_news_cache_hits_only_on_the_same_key(tmp_path):

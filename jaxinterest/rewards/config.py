@@ -104,6 +104,9 @@ class RewardConfig:
     # embeddings of non-title texts (behaviours, queries) kept across batches (LRU, ~1.5 KB
     # each), 0 = off
     text_cache_size: int = 100_000
+    # users whose behaviour view and themes are kept (LRU, <= ~20 KB each: docs/rewards.md);
+    # an evicted user's state is recomputed on their next batch, 0 = keep none
+    user_cache_size: int = 10_000
     batch_std_floor: float = 1e-3  # "batch": a signal constant over the batch normalises to 0
 
     def __post_init__(self):
@@ -123,6 +126,10 @@ class RewardConfig:
             raise ValueError(f"ranges must give lo < hi for each of {SIGNALS}, got {r}")
         if not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"k must be an int >= 1, got {self.k!r}")
+        for name in ("text_cache_size", "user_cache_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
         if self.n_queries is not None and not 1 <= self.n_queries <= self.max_queries:
             raise ValueError(f"n_queries must be in [1, {self.max_queries}] or None")
 

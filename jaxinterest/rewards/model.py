@@ -3,16 +3,20 @@
 The model holds what does not change during training: the training-window news index (every
 article published before the test window starts; never a test-week article), the IDF statistics
 of those articles, the behaviour view builder (the prompt's cleaned view) and, per user, the
-view's themes (computed on first use, cached). One `score` call embeds everything new in the
-batch (new users' behaviour texts and the distinct queries not in the LRU query cache) in one
-`embed` call and retrieves for all distinct queries in one index search. Click texts are news
-titles, so their embeddings come from the index's article matrix instead of the encoder.
+view's themes (computed on first use or by `prepare`, kept in an LRU of `user_cache_size`
+users). A user's themes depend on their behaviours alone, like the prompt, so the GRPO loop
+prepares every training user once before its first iteration. One `score` call embeds
+everything new in the batch (new users' behaviour texts and the distinct queries not in the LRU
+text cache) in one `embed` call and retrieves for all distinct queries in one index search.
+Click texts are news titles, so their embeddings come from the index's article matrix instead of
+the encoder.
 
 Reads news, events and users only: never test_clicks.parquet, never oracle/.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -29,12 +33,14 @@ from jaxinterest.rewards import signals
 from jaxinterest.rewards.combine import Rewards, normalise, total
 from jaxinterest.rewards.config import FLOOR, SIGNALS, RewardConfig
 from jaxinterest.rewards.judges import JudgeBatch, RubricJudge
+from jaxinterest.rewards.lru import LRU
 from jaxinterest.rewards.specificity import term_stats
 from jaxinterest.rewards.text_vectors import TextVectors
 from jaxinterest.rewards.themes import Themes, major_themes
 from jaxinterest.rewards.view import UserView, ViewBuilder, normalise_text
 
 EMBED_CHUNK = 4096  # texts per embed call while building (one progress tick)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ class RewardModel:
     def __init__(self, cfg, index, stats, views, title_vecs, title_row, encoder=None):
         self.cfg, self.index, self.stats, self.views = cfg, index, stats, views
         self.title_vecs, self.title_row, self.encoder = title_vecs, title_row, encoder
-        self.states: dict[str, UserState] = {}
+        self.states = LRU(cfg.user_cache_size)  # user_id -> UserState
         self.vectors = TextVectors(title_row, title_vecs, cfg.text_cache_size)
         self.rubric = RubricJudge(stats, cfg.rubric)
         if cfg.judge == "llm":
@@ -139,19 +145,29 @@ class RewardModel:
         texts = sorted(counts)
         return texts, np.array([counts[t] for t in texts], np.float64)
 
-    def _pending(self, user_ids) -> list:
-        """The views still to build: [(user, view, distinct texts, counts)]."""
-        new = [u for u in dict.fromkeys(user_ids) if u not in self.states]
-        return [(u, v, *self._distinct(v)) for u in new for v in [self.views.view(u)]]
+    def _pending(self, user_ids) -> tuple[dict, list]:
+        """({user: cached UserState}, the views still to build: [(user, view, distinct texts,
+        counts)]) over the distinct users."""
+        known, todo = {}, []
+        for u in dict.fromkeys(user_ids):
+            state = self.states.get(u)
+            if state is None:
+                v = self.views.view(u)
+                todo.append((u, v, *self._distinct(v)))
+            else:
+                known[u] = state
+        return known, todo
 
-    def _finish(self, todo, vec: dict) -> None:
-        """Themes of the pending users from their texts' vectors (text -> [D])."""
-        rc = self.cfg.rubric
+    def _finish(self, todo, vec: dict) -> dict:
+        """{user: UserState} of the pending users, themes from their texts' vectors (text ->
+        [D]); also cached."""
+        rc, out = self.cfg.rubric, {}
         for u, v, ts, counts in todo:
             tv = np.stack([vec[t] for t in ts]) if ts else np.zeros((0, self.index.dim))
             th = major_themes(tv.astype(np.float32), ts, counts, rc.theme_merge,
                               rc.theme_min_share, rc.theme_min_events, rc.max_themes)  # fmt: skip
-            self.states[u] = UserState(v, th)
+            out[u] = self.states[u] = UserState(v, th)
+        return out
 
     def _vectors(self, texts, progress: bool = False) -> tuple[dict, int]:
         """(text -> vector for all `texts`, how many were embedded): one embed call (chunked
@@ -166,17 +182,26 @@ class RewardModel:
         return have, len(todo)
 
     def prepare(self, user_ids, progress: bool = False) -> None:
-        """Compute and cache the states of these users up front (e.g. all training users)."""
+        """Compute and cache the states of these users up front (e.g. all training users, so
+        a GRPO iteration embeds only its queries). More users than `user_cache_size` keeps the
+        most recent ones (logged)."""
+        user_ids = list(dict.fromkeys(user_ids))
         for u in user_ids:
             if u not in self.views:
                 raise KeyError(f"user_id {u!r} has no events in the world")
-        todo = self._pending(list(user_ids))
+        if len(user_ids) > self.states.size:
+            log.warning("prepare: %d users but user_cache_size=%d keeps only the last %d",
+                        len(user_ids), self.states.size, self.states.size)  # fmt: skip
+        _, todo = self._pending(user_ids)
         vec, _ = self._vectors([t for _, _, ts, _ in todo for t in ts], progress)
         self._finish(todo, vec)
 
     def themes(self, user_id: str) -> Themes:
-        self.prepare([user_id])
-        return self.states[user_id].themes
+        known, todo = self._pending([user_id])
+        if todo:
+            vec, _ = self._vectors(todo[0][2])
+            known = self._finish(todo, vec)
+        return known[user_id].themes
 
     # ---- scoring ---------------------------------------------------------------------------
     def score(self, user_ids, completions) -> Rewards:
@@ -193,13 +218,13 @@ class RewardModel:
         n, valid = len(parsed), np.array([p.valid for p in parsed], bool).reshape(-1)
         queries = [p.queries if p.valid else () for p in parsed]
         distinct = list(dict.fromkeys(q for qs in queries for q in qs))
-        todo = self._pending(user_ids)
+        states, todo = self._pending(user_ids)
         clock.lap("parse_views")
         # the batch's one embed call: new users' behaviour texts and the queries, minus
         # article titles and cached texts
         vec, n_embedded = self._vectors([t for _, _, ts, _ in todo for t in ts] + distinct)
         clock.lap("embed")
-        self._finish(todo, vec)
+        states |= self._finish(todo, vec)
         clock.lap("themes")
         dim = self.index.dim
         dvecs = np.stack([vec[q] for q in distinct]) if distinct else np.zeros((0, dim))
@@ -214,7 +239,7 @@ class RewardModel:
             "div": signals.diversity(qvecs, owner, n),
             "struct": signals.structure(valid),
         }
-        judged, rows = self._judge(user_ids, queries, qvecs, owner, valid)
+        judged, rows = self._judge(user_ids, states, queries, qvecs, owner, valid)
         for name, values in (("spec", judged.spec), ("cov", judged.cov)):
             raw[name] = np.full(n, FLOOR, np.float32)
             raw[name][rows] = values
@@ -235,10 +260,10 @@ class RewardModel:
             tuple(queries), tuple(judge), tuple(details), info,
         )  # fmt: skip
 
-    def _judge(self, user_ids, queries, qvecs, owner, valid):
+    def _judge(self, user_ids, states: dict, queries, qvecs, owner, valid):
         """cov and spec of the valid rows by the configured judge: (JudgeScores, rows)."""
         rows = np.flatnonzero(valid)
-        states = [self.states[user_ids[r]] for r in rows]
+        states = [states[user_ids[r]] for r in rows]
         llm = self.judge is not self.rubric
         batch = JudgeBatch(
             queries=tuple(queries[r] for r in rows),

@@ -8,15 +8,15 @@ On the small world, the users' non-title behaviour texts are 164,671 (user, text
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
+
+from jaxinterest.rewards.lru import LRU
 
 
 class TextVectors:
     def __init__(self, title_row: dict, title_vecs: np.ndarray, size: int):
         self.title_row, self.title_vecs, self.size = title_row, title_vecs, size
-        self.lru: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.lru = LRU(size)
 
     def lookup(self, texts) -> tuple[dict, list[str]]:
         """(text -> vector for the known texts, distinct texts still to embed, in order)."""
@@ -30,18 +30,12 @@ class TextVectors:
             if v is None:
                 todo.append(t)
             else:
-                self.lru.move_to_end(t)
                 have[t] = v
         return have, todo
 
     def store(self, texts, vecs: np.ndarray) -> None:
-        if not self.size:
-            return
         for t, v in zip(texts, vecs, strict=True):
             self.lru[t] = v
-            self.lru.move_to_end(t)
-        while len(self.lru) > self.size:
-            self.lru.popitem(last=False)
 
     def clear(self) -> None:
         self.lru.clear()
