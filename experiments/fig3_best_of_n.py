@@ -85,7 +85,8 @@ def body(cfg: Fig3Config, out, manifest, progress):
     )
     md = tables.markdown(["N", "reward", "R@10", "N@10", "MRR"], rows, title)
     (out / "fig3.md").write_text(md)
-    return {"best_of_n": rep}, ["fig3.md", "fig3.png"]
+    training = R.training_summary(out / "policy" / "grpo")
+    return {"best_of_n": rep, "training": training}, ["fig3.md", "fig3.png"]
 
 
 def write_figure(rep: dict, path) -> None:

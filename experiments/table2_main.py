@@ -169,7 +169,10 @@ def body(cfg: Table2Config, out, manifest, progress):
         title=f"Table 2 on world `{wdir}` (seed {cfg.seed}); ± is the standard error over users",
     )  # fmt: skip
     (out / "table2.md").write_text(md)
-    return {"rows": rows}, ["table2.md"]
+    stages = {"teacher": out / "teacher" / "grpo", "student": out / "student" / "distill",
+              "smollm2": out / "smollm2" / "grpo"}  # fmt: skip
+    training = {k: R.training_summary(d) for k, d in stages.items() if R.training_summary(d)}
+    return {"rows": rows, "training": training}, ["table2.md"]
 
 
 if __name__ == "__main__":

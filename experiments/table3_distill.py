@@ -102,7 +102,13 @@ def body(cfg: Table3Config, out, manifest, progress):
         f"{cfg.student.model}, seed {cfg.seed}",
     )  # fmt: skip
     (out / "table3.md").write_text(md)
-    return {"rows": rows}, ["table3.md"]
+    training = {
+        "teacher": R.training_summary(out / "teacher" / "grpo"),
+        **{m: R.training_summary(out / "student" / m) for m in ("supervised", "on_policy")},
+        "none": R.training_summary(out / "student" / "grpo"),
+    }
+    training = {k: v for k, v in training.items() if v}
+    return {"rows": rows, "training": training}, ["table3.md"]
 
 
 if __name__ == "__main__":

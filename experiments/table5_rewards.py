@@ -62,11 +62,12 @@ def body(cfg: Table5Config, out, manifest, progress):
         world = load_world(wdir)
     with manifest.stage("sft"):
         start = R.sft_stage(cfg.recipe, wdir, out / "sft", progress)
-    rows = {}
+    rows, training = {}, {"sft": R.training_summary(out / "sft")}
     for variant in cfg.variants:
         recipe = ablated(cfg.recipe, variant)
         with manifest.stage(f"{variant}.grpo"):
             final = R.grpo_stage(recipe.grpo, wdir, start, out / f"grpo_{variant}", progress)
+        training[variant] = R.training_summary(out / f"grpo_{variant}")
         with manifest.stage(f"{variant}.eval"):
             rows[variant] = R.evaluate_policy_row(
                 world, final, recipe, out / "eval" / f"{variant}.json", out, progress
@@ -76,7 +77,7 @@ def body(cfg: Table5Config, out, manifest, progress):
         title=f"Table 5 on world `{wdir}`, model {cfg.recipe.model}, seed {cfg.recipe.seed}",
     )  # fmt: skip
     (out / "table5.md").write_text(md)
-    return {"rows": rows}, ["table5.md"]
+    return {"rows": rows, "training": training}, ["table5.md"]
 
 
 if __name__ == "__main__":

@@ -131,6 +131,9 @@ def test_table5_rewards(world, tmp_path):
     assert (out / "sft" / "policy" / "config.json").is_file()
     weights = json.loads((out / "grpo_no_cov" / "config.json").read_text())["rewards"]["weights"]
     assert dict(map(tuple, weights))["cov"] == 0.0
+    training = res["metrics"]["training"]
+    assert set(training) == {"sft", "full", "no_cov"} and training["sft"]["loss"] > 0
+    assert training["full"]["entropy"] > 0 and "reward_mean" in training["no_cov"]
     assert "w/o R_cov" in (out / "table5.md").read_text()
 
 
@@ -163,6 +166,9 @@ def test_table3_distill(world, policy, tmp_path):
         *grpo_budget("teacher."), *grpo_budget("student."),
     ])  # fmt: skip
     check_rows(res["metrics"]["rows"], ["teacher", "supervised", "on_policy", "none"])
+    training = res["metrics"]["training"]
+    assert set(training) == {"teacher", "supervised", "on_policy", "none"}
+    assert training["on_policy"]["loss"] >= 0 and training["teacher"]["entropy"] > 0
     assert "On-policy distillation" in (out / "table3.md").read_text()
 
 

@@ -228,3 +228,18 @@ def pick_users(world, n: int, seed: int) -> list[str]:
         rows = np.random.default_rng(seed).choice(len(users), n, replace=False)
         users = [users[i] for i in sorted(rows)]
     return users
+
+
+TRAINING_KEYS = ("reward_mean", "entropy", "loss", "grad_norm", "valid_share", "teacher_kl")
+
+
+def training_summary(run_dir: Path) -> dict:
+    """The last logged update of a stage's metrics.jsonl (SFT, GRPO or distillation): its loss,
+    gradient norm and, where logged, reward, entropy and KL. Timings are left out, so these
+    figures reproduce bit for bit and make `reproduce` sensitive to every parameter."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    lines = path.read_text().splitlines()
+    last = json.loads(lines[-1]) if lines else {}
+    return {k: last[k] for k in TRAINING_KEYS if k in last}
