@@ -20,12 +20,13 @@ def export_tiny(out: Path, preset: str = "tiny-1m", seed: int = 0) -> Path:
 
 
 def start_server(checkpoint: Path, *extra: str):
-    """`jaxinterest serve` on a free loopback port, one CPU device as a user runs it."""
+    """`jaxinterest serve` on a free loopback port, one CPU device as a user runs it (no start-up
+    warm-up: the tests need a fast start, not steady-state speed)."""
     from jaxinterest.serve import launch
 
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
     env.pop("XLA_FLAGS", None)
-    return launch.ours(checkpoint, *extra, env=env)
+    return launch.ours(checkpoint, "--no-warmup", *extra, env=env)
 
 
 def library_choices(

@@ -1,7 +1,8 @@
 """The Starlette application: OpenAI routes over the batcher, limits, errors, health.
 
 Routes: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, and
-GET /stats (the batcher's counters: calls, jobs, rows, largest batch, dropped jobs).
+GET /stats (the batcher's counters: calls, jobs, rows, largest batch, dropped jobs; and the
+XLA compilations of the process so far).
 Every error is an OpenAI-style JSON body `{"error": {message, type, param, code}}`: 400 for a
 bad request, 404 for an unknown model, 413 for a body over the limit, 503 when the queue is
 full or the server is stopping, 500 for a failure inside the sampler (the server stays up).
@@ -23,11 +24,13 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from jaxinterest.sampling import ShapeBuckets
 from jaxinterest.serve.batcher import Batcher, Overloaded
+from jaxinterest.serve.compiles import compile_counter
 from jaxinterest.serve.model import ServedModel
 from jaxinterest.serve.protocol import Limits, Request, RequestError, parse_chat, parse_completion
 from jaxinterest.serve.responses import chat_body, completion_body
-from jaxinterest.serve.worker import PREFILL_ROWS, Job, batch_key, run_batch
+from jaxinterest.serve.worker import PREFILL_ROWS, SHAPES, Job, batch_key, run_batch
 
 log = logging.getLogger("jaxinterest.serve")
 
@@ -82,13 +85,16 @@ def build_app(
     batching: bool = True,
     max_pending: int = 4096,
     prefill_rows: int = PREFILL_ROWS,
+    shapes: ShapeBuckets = SHAPES,
 ) -> Starlette:
-    """The ASGI app serving `model`. batching=False runs one request's prompt per call."""
+    """The ASGI app serving `model`. batching=False runs one request's prompt per call;
+    `shapes`: the sampler's compiled shape buckets (see `sampling.shapes`)."""
     limits = limits or Limits()
+    compiles = compile_counter()
 
     def run(key, jobs):
         sampling = key[1] if key[0] == "generate" else None
-        return run_batch(model, key, sampling, jobs, prefill_rows)
+        return run_batch(model, key, sampling, jobs, prefill_rows, shapes)
 
     batcher = Batcher(
         run,
@@ -107,7 +113,7 @@ def build_app(
     async def serve(request: HttpRequest, parse, body_of):
         try:
             req = parse(await read_json(request, limits.max_body_bytes), model, limits)
-            key = batch_key(req.sampling, req.max_tokens)
+            key = batch_key(req.sampling, req.max_tokens, shapes)
             rows = req.sampling.n if req.max_tokens else 1
             work = asyncio.gather(*(batcher.submit(key, rows, j) for j in _jobs(req)))
             watch = asyncio.ensure_future(_until_disconnect(request))
@@ -162,6 +168,7 @@ def build_app(
                 "largest_batch": s.largest,
                 "dropped": s.dropped,
                 "pending": batcher.pending,
+                "compiles": compiles.snapshot(),
             }
         )
 

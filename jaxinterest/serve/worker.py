@@ -15,11 +15,13 @@ tokens agree unless two candidates tie to that precision.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import jax
 import jax.numpy as jnp
 
-from jaxinterest.sampling import SamplingParams, bucket, generate
+from jaxinterest.sampling import SamplingParams, ShapeBuckets, generate
+from jaxinterest.sampling.shapes import power_of_two
 from jaxinterest.serve.model import ServedModel
 from jaxinterest.serve.protocol import Sampling
 from jaxinterest.serve.scoring import TokenScores, score_sequences
@@ -27,6 +29,9 @@ from jaxinterest.serve.scoring import TokenScores, score_sequences
 # Prompts prefilled together (longest first, each group at its own width). Small groups keep
 # the prefill's activations in cache; measured in docs/serving.md ("Prefill groups").
 PREFILL_ROWS = 4
+# The server's compiled shapes (see `sampling.shapes`): decode rows and widths in powers of
+# two, prompts up to 512 tokens in one decode width, max_tokens up to 64 in one output width.
+SHAPES = ShapeBuckets(prompt_width=512, new_tokens=64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +65,11 @@ class JobResult:
     prompt_scores: TokenScores | None = None
 
 
-def batch_key(sampling: Sampling, max_tokens: int) -> tuple:
-    """Jobs with equal keys can share one sampler call (and one compiled program width)."""
+def batch_key(sampling: Sampling, max_tokens: int, shapes: ShapeBuckets = SHAPES) -> tuple:
+    """Jobs with equal keys can share one sampler call (and one compiled output width)."""
     if max_tokens == 0:
         return ("score",)
-    return ("generate", sampling.normalized(), bucket(max_tokens))
+    return ("generate", sampling.normalized(), shapes.new(max_tokens))
 
 
 def _cut_at_stop(model: ServedModel, ids: list[int], stop: tuple[str, ...]):
@@ -97,7 +102,17 @@ def _choice(model: ServedModel, job: Job, tokens, logprobs, length, finished) ->
     return Choice(tuple(ids), lps, text, reason, length)
 
 
-def _sample(model: ServedModel, sampling: Sampling, jobs: list[Job], prefill_rows: int):
+def _sample(
+    model: ServedModel,
+    sampling: Sampling,
+    jobs: list[Job],
+    prefill_rows: int,
+    shapes: ShapeBuckets,
+):
+    """One `generate` call in the server's shapes. The job list is padded to a power of two
+    with one-token prompts (what `generate` pads with), so that the per-prompt key arrays built
+    here have one of a few shapes too."""
+    pad = power_of_two(len(jobs)) - len(jobs)
     options = SamplingParams(
         max_new_tokens=max(j.max_tokens for j in jobs),
         temperature=sampling.temperature,
@@ -106,15 +121,21 @@ def _sample(model: ServedModel, sampling: Sampling, jobs: list[Job], prefill_row
         stop_ids=model.stop_ids,
         num_samples=sampling.n,
     )
-    keys = None if options.greedy else jnp.stack([jax.random.key(j.seed) for j in jobs])
+    keys = None
+    if not options.greedy:
+        keys = jnp.stack([jax.random.key(j.seed) for j in jobs] + [jax.random.key(0)] * pad)
     return generate(
         model.params,
         model.cfg,
-        [list(j.prompt) for j in jobs],
+        [list(j.prompt) for j in jobs] + [[model.pad_id]] * pad,
         options,
         keys=keys,
         pad_id=model.pad_id,
+        # Each job fits the context with its own max_tokens (protocol.py); tokens past that,
+        # run only because a batch-mate asked for more, are cut off in `_choice`.
+        max_len=max(model.context, max(len(j.prompt) for j in jobs) + options.max_new_tokens),
         prefill_rows=prefill_rows,
+        buckets=shapes,
     )
 
 
@@ -130,13 +151,14 @@ def run_batch(
     sampling: Sampling | None,
     jobs: list[Job],
     prefill_rows: int = PREFILL_ROWS,
+    shapes: ShapeBuckets = SHAPES,
 ):
     """Results of `jobs` (all with `batch_key` == key), in order."""
     n = sampling.n if sampling is not None else 1
     if key[0] == "score":
         choices = [() for _ in jobs]
     else:
-        out = _sample(model, sampling, jobs, prefill_rows)
+        out = _sample(model, sampling, jobs, prefill_rows, shapes)
         choices = []
         for i, job in enumerate(jobs):
             rows = range(i * n, (i + 1) * n)
@@ -182,9 +204,49 @@ def run_batch(
     return results
 
 
-def warm_up(model: ServedModel, max_tokens: int = 16) -> None:
-    """Compile the sampler for a short prompt (greedy and sampled) before the first request."""
-    job = Job(prompt=tuple(model.encode("Hello")) or (0,), max_tokens=max_tokens, seed=0)
-    for temperature in (0.0, 1.0):
-        sampling = Sampling(temperature, 1.0, 0, 1)
-        run_batch(model, batch_key(sampling, max_tokens), sampling, [job])
+def warm_up(
+    model: ServedModel,
+    max_rows: int = 64,
+    prefill_rows: int = PREFILL_ROWS,
+    shapes: ShapeBuckets = SHAPES,
+    log=print,
+) -> int:
+    """Compiles the server's common programs before the first request; returns their count.
+
+    For every decode-row bucket up to `max_rows` (powers of two), greedy and sampled (T > 0,
+    no top-k/top-p filter): the decode program at the first prompt and output width buckets,
+    and the prefill programs of its group size at every group width up to that prompt width
+    (prompt lengths chosen so that each group lands on its own width). Other shapes (longer
+    prompts or max_tokens, top-k/top-p, n > 1) compile on first use.
+    """
+    widths = list(range(64, shapes.prompt_width + 1, 64))[::-1] or [shapes.prompt_width]
+    steps, rows, groups_done = 0, 1, set()
+    while rows <= max_rows:
+        group = min(rows, prefill_rows)
+        # ceil(len(widths) / groups) calls put one group on every width (once per group size).
+        calls = 1 if group in groups_done else -(-len(widths) // max(1, rows // group))
+        groups_done.add(group)
+        for temperature in (1.0, 0.0):
+            t0 = time.perf_counter()
+            for c in range(calls if temperature else 1):
+                lengths = [
+                    widths[(c * (rows // group) + i // group) % len(widths)] for i in range(rows)
+                ]
+                jobs = [
+                    Job(prompt=(3,) * n, max_tokens=shapes.new_tokens, seed=i)
+                    for i, n in enumerate(lengths)
+                ]
+                sampling = Sampling(temperature, 1.0, 0, 1)
+                run_batch(
+                    model,
+                    batch_key(sampling, shapes.new_tokens, shapes),
+                    sampling,
+                    jobs,
+                    prefill_rows,
+                    shapes,
+                )
+                steps += 1
+            kind = "sampled" if temperature else "greedy"
+            log(f"warm-up: {rows} rows, {kind}: {time.perf_counter() - t0:.1f} s")
+        rows *= 2
+    return steps
