@@ -40,7 +40,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-n", type=int, default=d.max_n, help="cap on n")
     p.add_argument("--max-pending", type=int, default=4096, help="queued jobs before 503")
     p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds on shutdown")
-    p.add_argument("--warmup", action="store_true", help="compile a short request first")
+    p.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip compiling the common shapes at start-up (they then compile on first use)",
+    )
+    p.add_argument(
+        "--prompt-bucket",
+        type=int,
+        default=512,
+        help="prompts up to this many tokens share one decode width (powers of two above)",
+    )
+    p.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        help="JAX persistent compilation cache directory (restarts skip compiling)",
+    )
     p.add_argument("--log-level", default="warning", help="uvicorn log level")
     p.set_defaults(func=run)
 
@@ -48,7 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from jaxinterest.sampling import ShapeBuckets
     from jaxinterest.serve import Limits, build_app, load_served_model, serve_forever, warm_up
+    from jaxinterest.serve.compiles import compile_counter
+    from jaxinterest.serve.worker import SHAPES
 
     for name in (
         "max_batch_rows",
@@ -57,11 +75,18 @@ def run(args: argparse.Namespace) -> int:
         "max_prompt_tokens",
         "max_tokens",
         "max_n",
+        "prompt_bucket",
     ):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
     if args.max_wait_ms < 0:
         raise ValueError("--max-wait-ms must be >= 0")
+    if args.compile_cache:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", args.compile_cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    shapes = ShapeBuckets(prompt_width=args.prompt_bucket, new_tokens=SHAPES.new_tokens)
     model = load_served_model(
         args.checkpoint, None if args.checkpoint else args.preset, seed=args.seed, name=args.name
     )
@@ -72,8 +97,12 @@ def run(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         max_n=args.max_n,
     )
-    if args.warmup:
-        warm_up(model)
+    compile_counter()  # /stats counts the warm-up's compilations too
+    if not args.no_warmup:
+        rows = 1 if args.no_batching else args.max_batch_rows
+        print(f"warm-up: compiling decode rows 1..{rows}, prompts <= {shapes.prompt_width}")
+        count = warm_up(model, rows, args.prefill_rows, shapes, log=lambda m: print(m, flush=True))
+        print(f"warm-up: done ({count} calls)", flush=True)
     app = build_app(
         model,
         limits=limits,
@@ -82,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         batching=not args.no_batching,
         max_pending=args.max_pending,
         prefill_rows=args.prefill_rows,
+        shapes=shapes,
     )
     print(f"serving {model.name!r}: {model.source}, {model.cfg.num_params:,} params", flush=True)
     serve_forever(app, args.host, args.port, args.graceful_timeout, args.log_level)
