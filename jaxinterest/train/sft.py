@@ -11,8 +11,9 @@ Two stages, each one `train.step` update per batch, AdamW with warmup + cosine:
 directories with the tokenizer; `load_policy` reads them), metrics.jsonl (one line per update:
 stage, loss, grad_norm, lr; tokens/s every 10 updates) and report.json (validation metrics on
 the held-out last week of the training window: the weak labeller's own lists, the SFT policy's
-greedy lists and the own-searches / recent-behaviours references). A rerun skips the stages
-whose output exists.
+greedy lists and the own-searches / recent-behaviours references). policy/prompt.json records
+the PromptConfig, which `jaxinterest grpo` then uses by default. A rerun skips the stages whose
+output exists.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class StageConfig:
     def optim(self) -> OptimConfig:
         return OptimConfig(
             lr=self.lr,
-            warmup_steps=min(self.warmup_steps, max(self.steps, 1)),
+            warmup_steps=min(self.warmup_steps, max(self.steps - 1, 0)),  # >= 1 decay step
             total_steps=max(self.steps, 1),
             weight_decay=self.weight_decay,
             clip_norm=self.clip_norm,
@@ -165,6 +166,7 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict:
     from jaxinterest.train.metrics import MetricsWriter
     from jaxinterest.train.objectives import sft_objective
     from jaxinterest.train.policy import load_policy, save_policy
+    from jaxinterest.train.queries import save_prompt
 
     if not cfg.world:
         raise ValueError("SFTConfig.world is empty: give the world directory")
@@ -173,6 +175,10 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict:
     save_config(cfg, out / "config.json")
     world = load_world(cfg.world, parts=("news", "events", "users"))
     clean_fn = KeepLookup(pq.read_table(cfg.keep_file)) if cfg.keep_file else None
+    if not (out / "policy" / "config.json").exists():
+        # an interrupted stage restarts: drop its lines (and everything, before pretraining)
+        keep = ("pretrain",) if (out / "pretrained" / "config.json").exists() else ()
+        _drop_metrics(out / "metrics.jsonl", keep)
     writer = MetricsWriter(out / "metrics.jsonl", log_every=10)
     info: dict = {}
     if (out / "policy" / "config.json").exists():
@@ -197,6 +203,12 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict:
             clean_fn=clean_fn, cut_days=cfg.cut_days, progress=progress,
         )  # fmt: skip
         fits = [e for e in examples if len(e.target) <= cfg.max_new_tokens]
+        if len(fits) < cfg.instruct.batch_size:
+            raise ValueError(
+                f"{len(fits)} of {len(examples)} instruction targets fit max_new_tokens="
+                f"{cfg.max_new_tokens}, fewer than one batch of {cfg.instruct.batch_size}: "
+                "raise max_new_tokens (weak lists of 5 queries take ~30-45 tokens)"
+            )
         info.update(instruct_examples=len(fits), targets_too_long=len(examples) - len(fits))
         packed = pack([e.prompt for e in fits], [e.target for e in fits], policy.pad_id,
                       cfg.prompt.max_prompt_tokens, cfg.max_new_tokens)  # fmt: skip
@@ -206,6 +218,7 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict:
                      name="instruct", progress=progress)  # fmt: skip
         policy = policy.with_params(params)
         save_policy(policy, out / "policy")
+        save_prompt(out / "policy", cfg.prompt)
     writer.close()
     report_path = out / "report.json"
     if report_path.exists():
@@ -213,6 +226,15 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict:
     report = {"info": info, **validation_report(cfg, world, policy, clean_fn, progress)}
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _drop_metrics(path: Path, keep_stages: tuple[str, ...]) -> None:
+    """Keeps only the lines of finished stages in an SFT metrics file."""
+    if not path.exists():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    kept = [ln for ln in lines if json.loads(ln).get("stage") in keep_stages]
+    path.write_text("".join(ln + "\n" for ln in kept))
 
 
 def validation_report(cfg: SFTConfig, world, policy, clean_fn, progress: bool) -> dict:

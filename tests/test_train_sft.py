@@ -1,0 +1,86 @@
+"""The SFT warm start on a small world whose oracle/ is deleted: both stages lower their
+losses, the weak-label targets are what the labeller writes from the shown behaviours alone,
+the policy directory records its prompt, and a rerun skips the finished stages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from jaxinterest.data.io import load_world
+from jaxinterest.train import examples as ex
+from jaxinterest.train.metrics import read_metrics
+from jaxinterest.train.policy import load_policy
+from jaxinterest.train.queries import policy_prompt
+from jaxinterest.train.sft import SFTConfig, StageConfig, run_sft
+from jaxinterest.train.weak_labels import LabelConfig
+from tests.test_train_rollout import PROMPT, small_world
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def world_pair(tmp_path_factory):
+    """(the world, a copy without oracle/)."""
+    root = tmp_path_factory.mktemp("sft")
+    full = small_world(root / "full")
+    blind = root / "blind"
+    shutil.copytree(full, blind)
+    shutil.rmtree(blind / "oracle")
+    return full, blind
+
+
+@pytest.fixture(scope="module")
+def run(world_pair, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sft_out")
+    cfg = SFTConfig(
+        world=str(world_pair[1]), out=str(out), policy="preset:tiny-1m", seq_len=64,
+        max_new_tokens=48, cut_days=(0, 6), prompt=PROMPT,
+        pretrain=StageConfig(steps=STEPS, batch_size=8, lr=5e-3, warmup_steps=2),
+        instruct=StageConfig(steps=STEPS, batch_size=8, lr=5e-3, warmup_steps=2),
+    )  # fmt: skip
+    return cfg, out, run_sft(cfg, progress=False)
+
+
+def test_both_stages_lower_their_loss(run):
+    _, out, report = run
+    rows = read_metrics(out / "metrics.jsonl")
+    for stage in ("pretrain", "instruct"):
+        loss = [r["loss"] for r in rows if r["stage"] == stage]
+        assert len(loss) == STEPS
+        first, last = np.mean(loss[:3]), np.mean(loss[-3:])
+        assert last < first - 0.3, (stage, loss)
+    assert report["info"]["instruct_examples"] > 60
+    for name in ("weak_labels", "own_searches", "recent_behaviours", "sft_policy"):
+        assert {"all", "cold"} <= set(report[name])
+        assert set(report[name]["all"]) == {"recall@10", "ndcg@10", "mrr"}
+    assert 0 <= report["sft_policy"]["valid_share"] <= 1
+
+
+def test_policy_directory_and_rerun(run):
+    cfg, out, report = run
+    policy = load_policy(str(out / "policy"))
+    assert policy.cfg.hidden_size == load_policy("preset:tiny-1m").cfg.hidden_size
+    assert policy_prompt(out / "policy") == PROMPT
+    assert json.loads((out / "config.json").read_text())["instruct"]["steps"] == STEPS
+    lines = (out / "metrics.jsonl").read_text()
+    assert run_sft(cfg, progress=False) == report  # both stages and the report are skipped
+    assert (out / "metrics.jsonl").read_text() == lines
+
+
+def test_weak_label_targets_never_need_the_oracle(world_pair):
+    """The instruction examples of the world and of its oracle-less copy are identical, and
+    every target is the labeller's query list in the answer format (ending with EOS)."""
+    policy = load_policy("preset:tiny-1m")
+    got = []
+    for path in world_pair:
+        world = load_world(path, parts=("news", "events", "users"))
+        examples, _ = ex.instruction_examples(world, policy.tokenizer, PROMPT, LabelConfig(),
+                                              eos_id=policy.eos_id, cut_days=(0,))  # fmt: skip
+        got.append([(e.user_id, e.queries, e.target) for e in examples])
+    assert got[0] == got[1] and len(got[0]) > 20
+    for _, queries, target in got[0]:
+        assert 1 <= len(queries) <= PROMPT.n_queries and target[-1] == policy.eos_id
