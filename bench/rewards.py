@@ -11,8 +11,10 @@ Prints one JSON object, measured in one run on the `small` world:
   prompts, tiny BPE, 1024-token budget; tiny-5m random init; G = 8 at temperature 1, no stop
   token, max_new_tokens = the median token length of the batch's completions), timed in turns
   with the rewards so load changes hit both;
-- the goal (rewards <= 10% of generation) as ratios, plus the machine's jnp matmul rate and the
-  encoder's share of it during the embed phase (is the embed step compute-bound?).
+- the goal (rewards <= 10% of generation) as ratios, plus the machine's jnp matmul rate and, for
+  the cold and users_cached states, the encoder's share of it during the embed phase on useful
+  tokens and on the tokens run after `embed` pads lengths and row counts to its buckets (is the
+  embed step compute-bound, and how much of it is padding?).
 
 The completions are realistic lists: per user, 5 distinct keyword queries (the first five
 lower-case words of a behaviour text) drawn from the 12 most frequent of the user's own shown
@@ -169,16 +171,27 @@ def main(argv=None) -> None:
         "max_new_tokens": new_tokens, "seconds": round(gen_s, 4),
         "completions_per_s": round(len(rows) / gen_s, 1)}  # fmt: skip
     result["goal"] = "rewards <= 0.10 x generation"
-    q_tokens = sum(len(t) for t in _minilm_tokens(model, comps))
-    embed_s = result["users_cached"]["seconds"]["embed"]
-    result["embed_compute"] = {
-        "query_tokens": q_tokens,
-        "minilm_gflop": round(q_tokens * MINILM_FLOPS_PER_TOKEN / 1e9, 2),
-        "matmul_gflops": round(rate, 1),
-        # useful (unpadded) FLOPs of the users_cached embed phase over the matmul rate
-        "fraction_of_matmul_rate": round(
-            q_tokens * MINILM_FLOPS_PER_TOKEN / 1e9 / embed_s / rate, 3),
-    }  # fmt: skip
+    # what the embed phase of each state encodes: useful tokens, and the tokens `embed` runs
+    # once lengths and row counts are rounded up to its buckets (padding)
+    model.states.clear()
+    model.vectors.clear()
+    queries = list(dict.fromkeys(q for c in comps for q in json.loads(c)))
+    behaviour = [t for u in users for t in sorted(set(model.views.view(u).texts))]
+    embedded = {"cold": model.vectors.lookup(behaviour + queries)[1],
+                "users_cached": model.vectors.lookup(queries)[1]}  # fmt: skip
+    result["embed_compute"] = {"matmul_gflops": round(rate, 1)}
+    for k, texts in embedded.items():
+        useful, padded = embed_layout(model, texts)
+        embed_s = result[k]["seconds"]["embed"]
+        result["embed_compute"][k] = {
+            "texts": len(texts), "tokens": useful, "padded_tokens": padded,
+            "minilm_gflop": round(useful * MINILM_FLOPS_PER_TOKEN / 1e9, 2),
+            # useful FLOPs of the embed phase over the matmul rate; with padding counted
+            "fraction_of_matmul_rate": round(
+                useful * MINILM_FLOPS_PER_TOKEN / 1e9 / embed_s / rate, 3),
+            "fraction_of_matmul_rate_padded": round(
+                padded * MINILM_FLOPS_PER_TOKEN / 1e9 / embed_s / rate, 3),
+        }  # fmt: skip
     result["build_seconds"] = round(build_s, 1)
     result["machine"] = machine()
     result["load_avg"] = os.getloadavg()
@@ -187,14 +200,29 @@ def main(argv=None) -> None:
         tmp.cleanup()
 
 
-def _minilm_tokens(model, comps) -> list[list[int]]:
-    """Token ids (with special tokens) of the batch's distinct queries under the encoder."""
+def _bucket(n: int, cap: int, floor: int) -> int:
+    """Smallest power of two >= max(n, floor), capped (the rounding `embed` applies)."""
+    b = floor
+    while b < n:
+        b *= 2
+    return min(b, cap)
+
+
+def embed_layout(model, texts, batch_size: int = 128) -> tuple[int, int]:
+    """(useful tokens, tokens run) of `embed(texts)`: texts sorted by token count, cut into
+    batches of `batch_size` rows, each padded to a power-of-two length (>= 8) and row count."""
     from jaxinterest.embed import default_encoder
     from jaxinterest.models.encoder.load import token_ids
 
     enc = model.encoder or default_encoder()
-    qs = sorted({q for c in comps for q in json.loads(c)})
-    return token_ids(enc, qs, enc.max_seq_length)
+    lengths = np.sort([len(r) for r in token_ids(enc, texts, enc.max_seq_length)])
+    padded = 0
+    for s in range(0, len(lengths), batch_size):
+        chunk = lengths[s : s + batch_size]
+        padded += _bucket(int(chunk.max()), enc.max_seq_length, 8) * _bucket(
+            len(chunk), batch_size, 1
+        )
+    return int(lengths.sum()), padded
 
 
 if __name__ == "__main__":
