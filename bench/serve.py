@@ -9,9 +9,15 @@ All servers are started side by side and only the one being measured runs (the o
 SIGSTOPped: vLLM's idle engine would otherwise take CPU); each takes untimed warm-up rounds
 (compilation), then the timed rounds go in turns (ours, ours without batching, vLLM, ours, ...)
 so load changes on the machine hit all of them; each figure is the median over rounds.
+Our servers warm up their common shapes at start-up (sharing a compilation cache directory);
+the JSON reports how many XLA compilations each did during the timed rounds (0 when every
+shape of the load is in the warmed buckets), the load average at the start and the end, and
+the achieved model FLOP rate (2 x matmul params x prompt and generated tokens per second) as a
+fraction of this machine's float32 jnp matmul rate ([1024]^3, measured in the same run with
+every server paused).
 
   python bench/serve.py [--preset tiny-5m] [--requests 128] [--concurrency 32]
-      [--vllm-python /work/vllm-venv/bin/python] [--repeats 3]
+      [--vllm-python /work/vllm-venv/bin/python] [--repeats 3] [--max-batch-rows 32]
 
 vLLM is found through --vllm-python or $JAXINTEREST_VLLM_PYTHON; without it its entry says why.
 """
@@ -32,6 +38,34 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.common import emit, machine  # noqa: E402
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
+    """This machine's float32 jnp matmul rate now, GFLOP/s (best of repeated n^3 products)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.asarray(np.random.default_rng(0).normal(size=(n, n)), jnp.float32)
+    f = jax.jit(jnp.matmul)
+    f(a, a).block_until_ready()
+    best, t_end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        f(a, a).block_until_ready()
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def matmul_params(cfg) -> int:
+    """Parameters that take part in matmuls (attention, MLP, LM head)."""
+    d, f, n, k, h = (
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.num_heads,
+        cfg.num_kv_heads,
+        cfg.head_dim,
+    )
+    return cfg.num_layers * (2 * d * n * h + 2 * d * k * h + 3 * d * f) + cfg.vocab_size * d
 
 
 def bodies(model: str, n: int, lo: int, hi: int, max_tokens: int, vocab: int, seeded=True):
@@ -106,7 +140,9 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", default="120-300", help="prompt length range")
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds per server")
     ap.add_argument("--warmup", type=int, default=2, help="untimed rounds per server")
-    ap.add_argument("--max-batch-rows", type=int, default=64)
+    ap.add_argument("--max-batch-rows", type=int, default=32)
+    ap.add_argument("--prompt-bucket", type=int, default=512, help="our servers' prompt bucket")
+    ap.add_argument("--compile-cache", help="our servers' compilation cache (default: a temp dir)")
     ap.add_argument("--prefill-rows", type=int, default=4, help="our servers' prefill groups")
     ap.add_argument("--vllm-python", default=os.environ.get("JAXINTEREST_VLLM_PYTHON"))
     args = ap.parse_args()
@@ -122,7 +158,16 @@ def main() -> None:
         model = load_served_model(preset=args.preset)
         model_dir = str(export_hf(model, os.path.join(tmp.name, args.preset)))
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    prefill = ("--prefill-rows", str(args.prefill_rows))
+    load_start = os.getloadavg()
+    cache = args.compile_cache or os.path.join(tmp.name, "xla-cache")
+    prefill = (
+        "--prefill-rows",
+        str(args.prefill_rows),
+        "--prompt-bucket",
+        str(args.prompt_bucket),
+        "--compile-cache",
+        cache,
+    )
     servers = {
         "ours": launch.ours(
             model_dir, "--max-batch-rows", str(args.max_batch_rows), *prefill, env=env
@@ -180,13 +225,29 @@ def main() -> None:
         for k, srv in servers.items():
             for _ in range(args.warmup):
                 measure(k, srv)
+
+        def compiles():
+            out = {}
+            for k in ("ours", "ours_no_batching"):
+                servers[k].resume()
+                out[k] = httpx.get(servers[k].url + "/stats").json()
+                servers[k].pause()
+            return out
+
+        before = compiles()
         runs = {k: [] for k in servers}
         for _ in range(args.repeats):
             for k, srv in servers.items():
                 if (out := measure(k, srv)) is not None:
                     runs[k].append(out)
-        servers["ours"].resume()
-        stats = httpx.get(servers["ours"].url + "/stats").json()
+        after = compiles()
+        stats = after["ours"]
+        timed_compiles = {
+            k: after[k]["compiles"]["count"] - before[k]["compiles"]["count"] for k in after
+        }
+        for srv in servers.values():
+            srv.pause()
+        gflops = matmul_gflops()
     finally:
         for srv in servers.values():
             srv.stop()
@@ -207,8 +268,18 @@ def main() -> None:
         **{k: median_of(v) for k, v in runs.items() if v},
         **{k: {"failed": v} for k, v in failed.items()},
         "ours_batch_stats": stats,
+        "compilations_during_timed_rounds": timed_compiles,
+        "matmul_gflops": round(gflops, 2),
+        "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         "machine": machine(),
     }
+    prompt_tokens = sum(len(b["prompt"]) for b in jobs["ours"])
+    for k, v in runs.items():
+        if v and "users_per_s" in result.get(k, {}):
+            mid = statistics.median(r["users_per_s"] for r in v) / args.requests
+            tokens = prompt_tokens + result[k]["generated_tokens"]
+            flops = 2 * matmul_params(model.cfg) * tokens * mid
+            result[k]["fraction_of_matmul_rate"] = round(flops / 1e9 / gflops, 4)
     ours = result["ours"]["users_per_s"]
     for k in ("ours_no_batching", "vllm"):
         if "users_per_s" in result.get(k, {}):
