@@ -24,7 +24,7 @@ FLOOR = 0.0
 # 1 and anti-correlated ones are rare, so [0, 1] keeps its scale. R_align's [lo, hi]: see
 # docs/rewards.md ("Normalisation"), measured by experiments/calibrate_rewards.py.
 DEFAULT_RANGES = (
-    ("align", (0.4, 0.88)),
+    ("align", (0.4, 0.86)),
     ("cov", (0.0, 1.0)),
     ("spec", (0.0, 1.0)),
     ("div", (0.0, 1.0)),
