@@ -64,17 +64,12 @@ def test_a_new_row_bucket_compiles_and_then_is_reused(model):
     "options",
     [
         SamplingParams(max_new_tokens=12, temperature=0.8, stop_ids=(1,)),
-        pytest.param(
-            SamplingParams(max_new_tokens=9, temperature=0.0, stop_ids=(1,)),
-            marks=pytest.mark.slow,
-        ),
-        pytest.param(
-            SamplingParams(max_new_tokens=7, temperature=1.0, top_k=20, num_samples=2),
-            marks=pytest.mark.slow,
-        ),
+        SamplingParams(max_new_tokens=9, temperature=0.0, stop_ids=(1,)),
+        SamplingParams(max_new_tokens=7, temperature=1.0, top_k=20, num_samples=2),
     ],
     ids=["sampled", "greedy", "top_k-n2"],
 )
+@pytest.mark.slow  # ~25 s each; the default suite checks the same through test_serve.py
 def test_bucketed_generate_samples_what_the_default_does(options):
     cfg = qwen2.get_preset("tiny-1m")
     params = qwen2.init_params(cfg, jax.random.key(3))
