@@ -139,7 +139,9 @@ def run_grpo(
         )
     optimizer, step = make_update(cfg, policy.cfg, advantage_sign=advantage_sign)
     source = UserSource(world, split="train")
-    if prepare:  # every training user's themes once, so an iteration embeds only its queries
+    if prepare and cfg.steps * cfg.prompts_per_step >= len(source.user_ids):
+        # the run sees every training user: their reward themes once, up front, so an iteration
+        # embeds only its queries (a shorter run computes them on first sight instead)
         reward_model.prepare(source.user_ids, progress=progress)
     pipe = PipelineConfig(batch_size=cfg.prompts_per_step, seed=cfg.seed, split="train",
                           num_epochs=None, shard_index=0, shard_count=1)  # fmt: skip
