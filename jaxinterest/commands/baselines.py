@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         json.dumps(
             {
                 "seconds": summary["seconds"],
+                "cpu_seconds": summary["cpu_seconds"],
                 "per_model": times,
                 "wall": round(time.perf_counter() - t0, 1),
             }
