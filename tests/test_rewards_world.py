@@ -247,3 +247,6 @@ def test_bounded_user_states_recompute_evicted_users(world, model):
     assert again.info["n_new_users"] == 3 and len(small.states) == 2
     np.testing.assert_allclose(first.total, want, atol=1e-5)
     np.testing.assert_allclose(again.total[::-1], want, atol=1e-5)
+    small.states.clear()
+    small.prepare(users)  # more users than the cache: only the first 2 are prepared
+    assert list(small.states.data) == users[:2]

@@ -4,8 +4,8 @@ The model holds what does not change during training: the training-window news i
 article published before the test window starts; never a test-week article), the IDF statistics
 of those articles, the behaviour view builder (the prompt's cleaned view) and, per user, the
 view's themes (computed on first use or by `prepare`, kept in an LRU of `user_cache_size`
-users). A user's themes depend on their behaviours alone, like the prompt, so the GRPO loop
-prepares every training user once before its first iteration. One `score` call embeds
+users). A user's themes depend on their behaviours alone, like the prompt, so a GRPO run that
+sees every training user prepares them all once before its first iteration. One `score` call embeds
 everything new in the batch (new users' behaviour texts and the distinct queries not in the LRU
 text cache) in one `embed` call and retrieves for all distinct queries in one index search.
 Click texts are news titles, so their embeddings come from the index's article matrix instead of
@@ -183,15 +183,16 @@ class RewardModel:
 
     def prepare(self, user_ids, progress: bool = False) -> None:
         """Compute and cache the states of these users up front (e.g. all training users, so
-        a GRPO iteration embeds only its queries). More users than `user_cache_size` keeps the
-        most recent ones (logged)."""
+        a GRPO iteration embeds only its queries). Of more users than `user_cache_size`, only
+        the first that many are prepared (logged): the rest would only evict them."""
         user_ids = list(dict.fromkeys(user_ids))
         for u in user_ids:
             if u not in self.views:
                 raise KeyError(f"user_id {u!r} has no events in the world")
         if len(user_ids) > self.states.size:
-            log.warning("prepare: %d users but user_cache_size=%d keeps only the last %d",
+            log.warning("prepare: %d users but user_cache_size=%d; preparing the first %d",
                         len(user_ids), self.states.size, self.states.size)  # fmt: skip
+            user_ids = user_ids[: self.states.size]
         _, todo = self._pending(user_ids)
         vec, _ = self._vectors([t for _, _, ts, _ in todo for t in ts], progress)
         self._finish(todo, vec)
