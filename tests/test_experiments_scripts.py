@@ -2,8 +2,8 @@
 libraries) on a tiny world with tiny budgets, and the test checks the files it writes and their
 schema: results.json metrics, the markdown table, the PNG of a figure, and the manifest.
 
-The GRPO-based scripts train (SFT warm start, GRPO, distillation) and take minutes on 2 loaded
-cores: they are marked slow.
+Every script compiles a sampler and most train (SFT warm start, GRPO, distillation): each takes
+one to thirteen minutes on 2 loaded cores, so all are marked slow (`pytest -m slow`).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def check_rows(rows: dict, names) -> None:
             assert all(0.0 <= row[k] <= 1.0 for k in COHORT_KEYS), (name, row)
 
 
+@pytest.mark.slow  # about a minute on 2 loaded cores (two models compile the sampler)
 def test_table6_throughput(world, tmp_path):
     out = tmp_path / "t6"
     res = run_script("table6_throughput.py", out, sets(
