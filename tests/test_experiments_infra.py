@@ -89,3 +89,43 @@ def test_manifest_records_environment_stages_and_outcome(tmp_path):
     attempts = M.read_manifest(tmp_path)["attempts"]
     assert [a["outcome"] for a in attempts] == ["finished", "running"]
     assert M.run_status(tmp_path / "nothing") == "new"
+
+
+CELL_SCRIPT = """
+import dataclasses, sys
+from jaxinterest.experiments import script
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    scale: int = 1
+
+def body(cfg, out, manifest, progress):
+    with manifest.stage("compute"):
+        value = (cfg.seed + 1) * cfg.scale
+    (out / "cell.md").write_text(f"value {value}\\n")
+    return {"value": value}, ["cell.md"]
+
+if __name__ == "__main__":
+    sys.exit(script.main(__file__, Config, body, "a sweep cell"))
+"""
+
+
+def test_parallel_sweep_runs_every_cell_once(tmp_path):
+    """Two cells at a time over a 2 x 2 grid of a minimal script through the real harness:
+    every cell finishes with its own config, and a rerun skips all of them."""
+    cell = tmp_path / "cell.py"
+    cell.write_text(CELL_SCRIPT)
+    out = tmp_path / "sweep"
+    status = S.run_sweep(cell, out, {"scale": ["1", "3"]}, seeds=[0, 1], parallel=2, log=str)
+    assert status == {S.cell_name(c): "finished" for c in S.cells({"scale": ["1", "3"]}, [0, 1])}
+    for c, run_dir in S.finished_cells(out, {"scale": ["1", "3"]}, [0, 1]):
+        res = json.loads((run_dir / "results.json").read_text())
+        assert res["metrics"]["value"] == (int(c["seed"]) + 1) * int(c["scale"])
+        assert M.read_manifest(run_dir)["config"] == {
+            "seed": int(c["seed"]),
+            "scale": int(c["scale"]),
+        }
+    S.run_sweep(cell, out, {"scale": ["1", "3"]}, seeds=[0, 1], parallel=2, log=str)
+    log = [json.loads(x) for x in (out / "sweep_log.jsonl").read_text().splitlines()]
+    assert sorted(e["action"] for e in log) == ["ran"] * 4 + ["skipped"] * 4
