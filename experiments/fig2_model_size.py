@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 
 from jaxinterest.experiments import recipe as R  # noqa: E402
 from jaxinterest.experiments import script, tables  # noqa: E402
+from jaxinterest.experiments.plots import publish  # noqa: E402
 
 TABLE2 = Path(__file__).resolve().parent / "table2_main.py"
 METRICS = ("recall@10", "ndcg@10")
@@ -40,6 +41,7 @@ class Fig2Config:
     models: tuple[str, ...] = ("tiny-1m", "tiny-2m", "tiny-5m", "tiny-10m", "tiny-21m")
     seeds: tuple[int, ...] = (0, 1)
     parallel: int = 1
+    publish: str = ""  # a directory to copy fig2.png into, e.g. docs/figures
 
     def __post_init__(self):
         if not self.models or not self.seeds:
@@ -100,6 +102,7 @@ def body(cfg: Fig2Config, out, manifest, progress):
                          **{m: agg[m][0] for m in METRICS},
                          **{f"stderr_{m}": agg[m][1] for m in METRICS}}  # fmt: skip
     write_figure(points, out / "fig2.png")
+    publish(out / "fig2.png", cfg.publish)
     rows = [[m, p["params"], *[f"{tables.fmt(p[k])} ± {tables.fmt(p['stderr_' + k])}"
              for k in METRICS]] for m, p in points.items()]  # fmt: skip
     md = tables.markdown(["model", "parameters", "R@10", "N@10"], rows,

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from jaxinterest.experiments import recipe as R  # noqa: E402
 from jaxinterest.experiments import script, tables  # noqa: E402
+from jaxinterest.experiments.plots import publish  # noqa: E402
 from jaxinterest.train.best_of_n_run import BestOfNConfig  # noqa: E402
 
 METRICS = ("recall@10", "ndcg@10", "mrr")
@@ -36,6 +37,7 @@ class Fig3Config:
     policy: str = ""
     best_of_n: BestOfNConfig = BestOfNConfig(samples=32, ns=(1, 2, 4, 8, 16, 32))
     max_users: int = 1000
+    publish: str = ""  # a directory to copy fig3.png into, e.g. docs/figures
 
 
 def resolve(cfg: Fig3Config) -> Fig3Config:
@@ -73,6 +75,7 @@ def body(cfg: Fig3Config, out, manifest, progress):
                                                   progress=progress)  # fmt: skip
         rep = bon.report(world, order, rewards, metrics, cfg.best_of_n)
     write_figure(rep, out / "fig3.png")
+    publish(out / "fig3.png", cfg.publish)
 
     def cell(k, n):
         v = rep["all"][k][str(n)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 
@@ -39,3 +40,14 @@ def line_plot(path, x, series: dict, *, xlabel: str, ylabel: str, title: str = "
     fig.savefig(path, metadata={"Software": None})  # no version string: same data, same bytes
     plt.close(fig)
     return path
+
+
+def publish(path, dest: str) -> Path | None:
+    """Copies a written figure into `dest` (e.g. docs/figures, where the repository keeps the
+    images docs/results.md shows); nothing when dest is empty."""
+    if not dest:
+        return None
+    target = Path(dest) / Path(path).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
+    return target
