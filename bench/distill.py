@@ -24,6 +24,7 @@ FLOPs (`update_flops`; TRL's step is charged the exact update's FLOPs).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -159,7 +160,8 @@ def trl_step(args, s_dir, t_dir, prompts, between=None) -> dict:
         trainer = GKDTrainer(model=student, teacher_model=teacher, args=config,
                              train_dataset=Dataset.from_list(rows * (args.repeat + 2)),
                              processing_class=tokenizer, callbacks=[Clock()])  # fmt: skip
-        trainer.train()
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its summary dict
+            trainer.train()
     steps = [end - start for start, end in stamps]
     import trl
 
