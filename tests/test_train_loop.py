@@ -157,6 +157,7 @@ def test_sigkill_of_a_real_run_then_resume_is_bitwise(world, tmp_path):
         "--set", "steps=4", "--set", "prompts_per_step=2", "--set", "group_size=2",
         "--set", "max_new_tokens=8", "--set", "eval_every=0", "--set", "checkpoint_every=1",
         "--set", "prompt.max_prompt_tokens=200", "--set", "optim.lr=3e-3",
+        "--set", f"prompt.system_prompt={PROMPT.system_prompt}",
     ]  # fmt: skip
     cmd = [sys.executable, "-m", "jaxinterest.cli", "grpo"]
     env = os.environ | {"JAX_PLATFORMS": "cpu"}
