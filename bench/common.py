@@ -32,3 +32,18 @@ def machine() -> dict:
 
 def emit(result: dict) -> None:
     print(json.dumps(result, indent=2))
+
+
+def matmul_params(cfg) -> int:
+    """Parameters of a Qwen2 config that take part in matmuls: attention and MLP kernels and
+    the LM head (the tied embedding counted once, as the head). Norm scales, biases and the
+    embedding lookup do no matmul work."""
+    d, f, n, k, h = (
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.num_heads,
+        cfg.num_kv_heads,
+        cfg.head_dim,
+    )
+    layer = d * n * h + 2 * d * k * h + n * h * d + 3 * d * f
+    return cfg.num_layers * layer + cfg.vocab_size * d

@@ -44,7 +44,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.common import emit, machine, timeit  # noqa: E402
+from bench.common import emit, machine, matmul_params, timeit  # noqa: E402
 from jaxinterest.models.qwen2 import Qwen2Config, get_preset, init_params  # noqa: E402
 from jaxinterest.sampling import pack  # noqa: E402
 from jaxinterest.train import (  # noqa: E402
@@ -55,20 +55,6 @@ from jaxinterest.train import (  # noqa: E402
     make_optimizer,
     make_train_step,
 )
-
-
-def matmul_params(cfg: Qwen2Config) -> int:
-    """Parameters that take part in matmuls: attention and MLP kernels, and the (tied or
-    untied) LM head. Norm scales, biases and the embedding lookup do no matmul work."""
-    d, f, n, k, h = (
-        cfg.hidden_size,
-        cfg.intermediate_size,
-        cfg.num_heads,
-        cfg.num_kv_heads,
-        cfg.head_dim,
-    )
-    layer = d * n * h + 2 * d * k * h + n * h * d + 3 * d * f
-    return cfg.num_layers * layer + cfg.vocab_size * d
 
 
 def step_flops(cfg: Qwen2Config, rows: int, seq: int) -> float:

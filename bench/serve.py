@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.common import emit, machine  # noqa: E402
+from bench.common import emit, machine, matmul_params  # noqa: E402
 
 
 def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
@@ -54,18 +54,6 @@ def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
         f(a, a).block_until_ready()
         best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
     return best
-
-
-def matmul_params(cfg) -> int:
-    """Parameters that take part in matmuls (attention, MLP, LM head)."""
-    d, f, n, k, h = (
-        cfg.hidden_size,
-        cfg.intermediate_size,
-        cfg.num_heads,
-        cfg.num_kv_heads,
-        cfg.head_dim,
-    )
-    return cfg.num_layers * (2 * d * n * h + 2 * d * k * h + 3 * d * f) + cfg.vocab_size * d
 
 
 def bodies(model: str, n: int, lo: int, hi: int, max_tokens: int, vocab: int, seeded=True):
