@@ -61,12 +61,9 @@ class Table2Config:
     rows: tuple[str, ...] = ROWS
     baselines: tuple[str, ...] = NAMES
     baseline_train: TrainConfig = TrainConfig()
-    teacher: R.Recipe = R.Recipe(model="tiny-21m")
-    student: R.Recipe = R.Recipe(model="tiny-2m")
-    distill: DistillConfig = DistillConfig(
-        steps=60, batch_size=8, samples=2, validate=False,
-        optim=OptimConfig(lr=3e-4, warmup_steps=5, total_steps=60),
-    )  # fmt: skip
+    teacher: R.Recipe = R.TEACHER
+    student: R.Recipe = R.STUDENT
+    distill: DistillConfig = R.DISTILL
     smollm2: R.Recipe = R.Recipe(
         model="smollm2",
         prompt=PromptConfig(),

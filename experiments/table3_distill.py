@@ -24,7 +24,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jaxinterest.experiments import recipe as R  # noqa: E402
 from jaxinterest.experiments import script, tables  # noqa: E402
 from jaxinterest.train.distill_run import DistillConfig  # noqa: E402
-from jaxinterest.train.optim import OptimConfig  # noqa: E402
 
 ROWS = ("teacher", "supervised", "on_policy", "none")
 TITLE = {
@@ -42,12 +41,9 @@ class Table3Config:
     world: R.WorldSpec = R.WorldSpec()
     seed: int = 0
     rows: tuple[str, ...] = ROWS
-    teacher: R.Recipe = R.Recipe(model="tiny-21m")
-    student: R.Recipe = R.Recipe(model="tiny-2m")
-    distill: DistillConfig = DistillConfig(
-        steps=60, batch_size=8, samples=2, validate=False,
-        optim=OptimConfig(lr=3e-4, warmup_steps=5, total_steps=60),
-    )  # fmt: skip
+    teacher: R.Recipe = R.TEACHER
+    student: R.Recipe = R.STUDENT
+    distill: DistillConfig = R.DISTILL
 
     def __post_init__(self):
         bad = [r for r in self.rows if r not in ROWS]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from jaxinterest.data.prompts import PromptConfig
 from jaxinterest.rewards.config import RewardConfig
+from jaxinterest.train.distill_run import DistillConfig
 from jaxinterest.train.grpo import GRPOConfig
 from jaxinterest.train.optim import OptimConfig
 from jaxinterest.train.sft import TINY_SYSTEM_PROMPT, SFTConfig, StageConfig
@@ -74,6 +75,16 @@ class Recipe:
             sft=dataclasses.replace(self.sft, **common),
             grpo=dataclasses.replace(self.grpo, **common),
         )
+
+
+# The teacher/student pair and the distillation budget that Tables 2 and 3 share: Table 2's
+# student row is Table 3's on-policy row, so both scripts default to the same three values.
+TEACHER = Recipe(model="tiny-21m")
+STUDENT = Recipe(model="tiny-2m")
+DISTILL = DistillConfig(
+    steps=60, batch_size=8, samples=2, validate=False,
+    optim=OptimConfig(lr=3e-4, warmup_steps=5, total_steps=60),
+)  # fmt: skip
 
 
 def is_preset(model: str) -> bool:
