@@ -5,8 +5,10 @@ left-padded, completion right after it):
 
   tokens [B, T] int, attention_mask [B, T] (1 on real tokens), completion_mask [B, T] (1 on the
   tokens the loss scores), and per objective:
-  GRPO: old_logp [B, T] (pi_old, recomputed by `logprob_fn` before the first inner epoch, so
-        the first inner step has ratio exactly 1), advantages [B], ref_logp [B, T] if beta > 0.
+  GRPO: old_logp [B, T] (pi_old from the trainer's forward), advantages [B], ref_logp [B, T]
+        if beta > 0. `train.grpo.make_update` wraps this objective: on the first inner epoch
+        it replaces old_logp by the stop-gradient of the update's own log-probs, so that step's
+        ratio is exactly 1 (a separately jitted forward differs by ~1e-7).
 
 `rng` is the per-micro-batch key (unused by these objectives); `frozen` is a pytree passed to
 every micro-batch whole and never differentiated (a distillation teacher's params, say).
