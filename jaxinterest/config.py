@@ -156,7 +156,8 @@ def _accepts_str(tp) -> bool:
 
 def parse_override(cls, item: str) -> tuple[list[str], Any]:
     """'a.b=value' -> (['a', 'b'], parsed value). The value is read as a TOML value (3e-5,
-    true, [1, 2], "x") unless the field is a string; 'none' / 'null' give None."""
+    true, [1, 2], "x") unless the field is a string; 'none' / 'null' give None. For a tuple
+    field, `a,b` without brackets is a list and a lone scalar is a one-element list."""
     key, sep, raw = item.partition("=")
     path = key.strip().split(".")
     if not sep or not all(path):
@@ -168,9 +169,24 @@ def parse_override(cls, item: str) -> tuple[list[str], Any]:
     if _accepts_str(tp) and not (raw.startswith('"') and raw.endswith('"')):
         return path, raw
     value = _toml_or_raw(raw)
-    if typing.get_origin(tp) is tuple and isinstance(value, str):  # a,b,c without brackets
-        value = [_toml_or_raw(x.strip()) for x in raw.split(",")]
+    if _tuple_type(tp) is not None and not isinstance(value, list):
+        # a,b,c without brackets (not a TOML value, so _toml_or_raw gave the text back); any
+        # other scalar, e.g. cut_days=0 or tags="a,b", is the one-element list [value]
+        unparsed = value is raw and "," in raw
+        value = [_toml_or_raw(x.strip()) for x in raw.split(",")] if unparsed else [value]
     return path, value
+
+
+def _tuple_type(tp):
+    """The tuple annotation of tp (tuple[...] itself, or the tuple member of `tuple[...] | None`),
+    else None. A union with a non-tuple member other than None keeps its scalars as they are."""
+    if typing.get_origin(tp) is tuple:
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(members) == 1 and typing.get_origin(members[0]) is tuple:
+            return members[0]
+    return None
 
 
 def _toml_or_raw(raw: str):

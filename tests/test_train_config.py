@@ -111,3 +111,24 @@ def test_toml_dump_is_readable_toml():
     import tomllib
 
     assert tomllib.loads(text)["optim"]["lr"] == OptimConfig().lr
+
+
+@dataclasses.dataclass(frozen=True)
+class Cuts:
+    cut_days: tuple[int, ...] = (0, 4)
+    tags: tuple[str, ...] = ()
+    pair: tuple[int, int] = (1, 2)
+    maybe: tuple[float, ...] | None = None
+
+
+def test_scalar_for_a_tuple_field_is_a_one_element_tuple():
+    # `--set sft.cut_days=0` used to need `[0]`
+    cfg = load_config(Cuts, overrides=["cut_days=0", "tags=x", "maybe=0.5"])
+    assert cfg.cut_days == (0,) and cfg.tags == ("x",) and cfg.maybe == (0.5,)
+    cfg = load_config(Cuts, overrides=["cut_days=3,5", 'tags="a,b"', "maybe=none"])
+    assert cfg.cut_days == (3, 5) and cfg.tags == ("a,b",) and cfg.maybe is None
+    assert load_config(Cuts, overrides=["cut_days=[]"]).cut_days == ()
+    with pytest.raises(ConfigError, match=r"pair: expected 2 items, got 1"):
+        load_config(Cuts, overrides=["pair=7"])
+    with pytest.raises(ConfigError, match=r"cut_days\[0\]: expected an integer, got 'x'"):
+        load_config(Cuts, overrides=["cut_days=x"])
