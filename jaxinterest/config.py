@@ -94,7 +94,8 @@ def _convert(value, tp, key: str):
 
 
 def from_dict(cls, data: dict, *, prefix: str = ""):
-    """An instance of dataclass `cls` from a (nested) dict, every value type-checked."""
+    """An instance of dataclass `cls` from a (nested) dict, every value type-checked. A nested
+    table may be partial: the keys it leaves out keep the field's default instance's values."""
     fields, hints = _fields(cls), _hints(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -105,13 +106,28 @@ def from_dict(cls, data: dict, *, prefix: str = ""):
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], prefix + name)
+            value = data[name]
+            default = _default(f)
+            if isinstance(value, dict) and dataclasses.is_dataclass(default):
+                # a partial table overrides the field's own default instance (e.g. the
+                # quickstart's GRPO recipe), not the nested class's defaults
+                value = _merge(to_dict(default), value)
+            kwargs[name] = _convert(value, hints[name], prefix + name)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing key {prefix + name!r} ({_type_name(hints[name])})")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:  # the dataclass's own __post_init__ checks
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {err}") from None
+
+
+def _default(f: dataclasses.Field):
+    """The field's default value (calling its default_factory), or None when it has none."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
 
 
 def to_dict(cfg) -> dict:

@@ -132,3 +132,26 @@ def test_scalar_for_a_tuple_field_is_a_one_element_tuple():
         load_config(Cuts, overrides=["pair=7"])
     with pytest.raises(ConfigError, match=r"cut_days\[0\]: expected an integer, got 'x'"):
         load_config(Cuts, overrides=["cut_days=x"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    run: Run = Run(name="tuned", group_size=4, optim=OptimConfig(lr=1e-3, warmup_steps=3))
+    other: Run | None = None
+
+
+def test_partial_nested_table_keeps_the_fields_own_default(tmp_path):
+    # `--set grpo.steps=2` on the quickstart used to rebuild grpo from GRPOConfig's defaults,
+    # silently dropping the quickstart's recipe (group size, learning rate, ...)
+    cfg = load_config(Recipe, overrides=["run.beta=0.5", "run.optim.b1=0.8"])
+    assert cfg.run == dataclasses.replace(
+        Recipe().run, beta=0.5, optim=dataclasses.replace(Recipe().run.optim, b1=0.8)
+    )
+    (tmp_path / "r.toml").write_text("[run.optim]\nwarmup_steps = 7\n")
+    cfg = load_config(Recipe, tmp_path / "r.toml")
+    assert cfg.run.name == "tuned" and cfg.run.group_size == 4
+    assert cfg.run.optim.lr == 1e-3 and cfg.run.optim.warmup_steps == 7
+    # a field whose default is None has no instance to keep: its table must be complete
+    assert from_dict(Recipe, {"other": {"name": "x"}}).other == Run(name="x")
+    with pytest.raises(ConfigError, match="missing key 'other.name'"):
+        from_dict(Recipe, {"other": {"group_size": 3}})
