@@ -15,6 +15,13 @@ are timed in turns (best of --repeat), so load changes during the run hit all of
 are against the faster transformers variant.
 
   python bench/sampler.py [--sizes tiny-5m,tiny-21m] [--user-sizes tiny-1m,tiny-21m] [--quick]
+
+`--prefill-options` prints only the prefill program's XLA:CPU options comparison instead:
+`engine.prefill` compiled with XLA's defaults (YNNPACK on; what the engine uses) against
+`engine.XLA_OPTIONS` (YNNPACK off, the decode program's options and the prefill's until now),
+on [rows, --prefill-width] prompts, timed in turns: best wall time, median process CPU time
+(all threads: on a loaded machine the work done is steadier than the wall time), and the
+achieved matmul FLOP rate as a fraction of this machine's jnp [1024]^3 matmul rate.
 """
 
 from __future__ import annotations
@@ -200,6 +207,56 @@ def prefill_sharing(name: str, n_prompts: int, g: int, new: int, repeat: int) ->
     }
 
 
+def prefill_options(name: str, rows: list[int], width: int, repeat: int) -> dict:
+    """The prefill program under XLA's default options vs `engine.XLA_OPTIONS` (see the doc)."""
+    from bench.common import matmul_params
+    from bench.serve import matmul_gflops
+    from jaxinterest.sampling import engine
+
+    cfg = get_preset(name)
+    params = init_params(cfg, jax.random.key(0))
+    wrapped = engine.prefill.__wrapped__
+    static = ("cfg", "repeat", "backend")
+    programs = {
+        "default_ynnpack": jax.jit(wrapped, static_argnames=static),
+        "engine_xla_options_eigen": jax.jit(
+            wrapped, static_argnames=static, compiler_options=engine.XLA_OPTIONS
+        ),
+    }
+    rng = np.random.default_rng(3)
+    cases = {}
+    for b in rows:
+        tokens = jax.numpy.asarray(rng.integers(3, cfg.vocab_size, (b, width)), np.int32)
+        mask = jax.numpy.ones((b, width), bool)
+        for label, fn in programs.items():
+            cases[(b, label)] = (fn, tokens, mask)
+    wall = {k: [] for k in cases}
+    cpu = {k: [] for k in cases}
+    for i in range(repeat + 1):  # the first turn compiles
+        for k, (fn, tokens, mask) in cases.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            jax.block_until_ready(fn(params, tokens, mask, cfg=cfg, backend="xla"))
+            if i:
+                wall[k].append(time.perf_counter() - t0)
+                cpu[k].append(time.process_time() - c0)
+    gflops = matmul_gflops()
+    body = matmul_params(cfg) - cfg.vocab_size * cfg.hidden_size  # the head runs on one row
+    out = {"size": name, "width": width, "matmul_gflops": round(gflops, 2)}
+    for (b, label), times in wall.items():
+        flops = 2 * (body * b * width + cfg.vocab_size * cfg.hidden_size * b)
+        best = min(times)
+        out[f"rows{b}_{label}"] = {
+            "best_wall_ms": round(1000 * best, 1),
+            "median_cpu_ms": round(1000 * float(np.median(cpu[(b, label)])), 1),
+            "fraction_of_matmul_rate": round(flops / best / 1e9 / gflops, 3),
+        }
+    for b in rows:
+        new, old = out[f"rows{b}_default_ynnpack"], out[f"rows{b}_engine_xla_options_eigen"]
+        out[f"rows{b}_wall_speedup"] = round(old["best_wall_ms"] / new["best_wall_ms"], 2)
+        out[f"rows{b}_cpu_speedup"] = round(old["median_cpu_ms"] / new["median_cpu_ms"], 2)
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="tiny-5m,tiny-21m")
@@ -207,7 +264,23 @@ def main(argv=None) -> None:
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    parser.add_argument(
+        "--prefill-options", action="store_true", help="only the prefill options comparison"
+    )
+    parser.add_argument("--prefill-size", default="tiny-5m")
+    parser.add_argument("--prefill-rows", default="1,4,8", help="prompts per prefill call")
+    parser.add_argument("--prefill-width", type=int, default=256)
     args = parser.parse_args(argv)
+    if args.prefill_options:
+        rows = [int(x) for x in args.prefill_rows.split(",")]
+        load = round(os.getloadavg()[0], 2)
+        result = prefill_options(args.prefill_size, rows, args.prefill_width, 4 * args.repeat)
+        emit(
+            {"bench": "sampler_prefill_options", "jax": jax.__version__}
+            | result
+            | {"machine": machine(), "load_avg_start_end": [load, round(os.getloadavg()[0], 2)]}
+        )
+        return
     import torch
     import transformers
 

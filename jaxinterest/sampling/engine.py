@@ -36,11 +36,15 @@ from jaxinterest.models.qwen2 import (
 from jaxinterest.sampling.filters import SamplingMode, sample_step
 from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare, slot_axes
 
-# XLA:CPU options for these programs: YNNPACK off, so every XLA dot goes to Eigen, which runs
-# the decode-size dots (e.g. the [32, 256] x [256, 8192] head) faster; the kernel backend's
-# matmuls are its own and do not care. Figures and the commands that print them:
+# XLA:CPU options of the decode program: YNNPACK off, so every XLA dot goes to Eigen, which
+# runs the decode-size dots (e.g. the [32, 256] x [256, 8192] head) faster; the kernel
+# backend's matmuls are its own and do not care. Figures and the commands that print them:
 # docs/speed.md ("XLA:CPU options"). Other backends ignore xla_cpu_* options.
 XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+# The prefill keeps XLA's defaults (YNNPACK on): its dots have hundreds of rows, where YNNPACK
+# does the same work in less CPU time (tiny-5m, 4 prompts x 256 tokens: 1.34x less, 1 prompt:
+# 1.12x; `bench/sampler.py --prefill-options`, figures in docs/sampling.md).
+PREFILL_XLA_OPTIONS: dict = {}
 
 
 def _constrain(x, sharding):
@@ -48,7 +52,7 @@ def _constrain(x, sharding):
 
 
 @functools.partial(
-    jax.jit, static_argnames=("cfg", "repeat", "backend"), compiler_options=XLA_OPTIONS
+    jax.jit, static_argnames=("cfg", "repeat", "backend"), compiler_options=PREFILL_XLA_OPTIONS
 )
 def prefill(
     params, tokens: jax.Array, mask: jax.Array, *, cfg: Qwen2Config, repeat: int = 1, backend
