@@ -233,6 +233,19 @@ def main() -> None:
         timed_compiles = {
             k: after[k]["compiles"]["count"] - before[k]["compiles"]["count"] for k in after
         }
+        timed_batches = {}
+        for k in after:
+            calls = after[k]["calls"] - before[k]["calls"]
+            jobs_run = after[k]["jobs"] - before[k]["jobs"]
+            wall = sum(r["wall_s"] for r in runs[k])
+            timed_batches[k] = {
+                "calls": calls,
+                "jobs_per_call": round(jobs_run / max(calls, 1), 2),
+                # share of the timed rounds' wall time the sampler was running a call
+                "sampler_busy_fraction": round(
+                    (after[k]["busy_s"] - before[k]["busy_s"]) / max(wall, 1e-9), 3
+                ),
+            }
         for srv in servers.values():
             srv.pause()
         gflops = matmul_gflops()
@@ -257,6 +270,7 @@ def main() -> None:
         **{k: {"failed": v} for k, v in failed.items()},
         "ours_batch_stats": stats,
         "compilations_during_timed_rounds": timed_compiles,
+        "batches_during_timed_rounds": timed_batches,
         "matmul_gflops": round(gflops, 2),
         "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         "machine": machine(),

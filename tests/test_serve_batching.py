@@ -108,6 +108,48 @@ def test_wait_is_bounded_for_a_lone_job():
     assert 0.15 < run(one()) < 5.0
 
 
+def test_clients_answered_by_a_call_join_the_next_one():
+    """A closed loop of clients whose next requests come back spread over more than max_wait:
+    jobs keep gathering while they arrive within max_wait of each other (counted from the end of
+    the previous call), so each wave is one call; with the wait counted from each wave's first
+    arrival alone, every wave would split in two."""
+    fake = FakeSampler(delay=0.05)
+    b = Batcher(fake, max_rows=64, max_wait=0.1, max_gather=2.0)
+    clients, waves, spacing = 6, 3, 0.04  # a wave's arrivals span 0.2 s > max_wait
+
+    async def client(i):
+        for _ in range(waves):
+            await asyncio.sleep(i * spacing)  # think time: client i answers i * 40 ms later
+            await b.submit("k", 1, i)
+
+    async def scenario():
+        b.start()
+        await asyncio.gather(*(client(i) for i in range(clients)))
+        await b.stop()
+
+    run(scenario())
+    assert sum(len(p) for _, p in fake.calls) == clients * waves
+    assert len(fake.calls) <= waves + 1, [len(p) for _, p in fake.calls]
+
+
+def test_gathering_is_bounded_under_a_steady_trickle():
+    fake = FakeSampler(delay=0.0)
+    b = Batcher(fake, max_rows=1000, max_wait=0.1, max_gather=0.3)
+
+    async def scenario():
+        b.start()
+        t0 = time.monotonic()
+        first = asyncio.ensure_future(b.submit("k", 1, "first"))
+        while not first.done():  # a job every 20 ms: never a quiet gap of 100 ms
+            asyncio.ensure_future(b.submit("k", 1, "more"))
+            await asyncio.sleep(0.02)
+        took = time.monotonic() - t0
+        await b.stop()
+        return took
+
+    assert 0.25 < run(scenario()) < 5.0
+
+
 def test_an_error_fails_only_its_own_batch():
     fake = FakeSampler(fail_on="bad")
     b = Batcher(fake, max_rows=64, max_wait=0.05)

@@ -1,8 +1,8 @@
 """The Starlette application: OpenAI routes over the batcher, limits, errors, health.
 
 Routes: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, and
-GET /stats (the batcher's counters: calls, jobs, rows, largest batch, dropped jobs; and the
-XLA compilations of the process so far).
+GET /stats (the batcher's counters: calls, jobs, rows, largest batch, dropped jobs, seconds
+spent inside sampler calls; and the XLA compilations of the process so far).
 Every error is an OpenAI-style JSON body `{"error": {message, type, param, code}}`: 400 for a
 bad request, 404 for an unknown model, 413 for a body over the limit, 503 when the queue is
 full or the server is stopping, 500 for a failure inside the sampler (the server stays up).
@@ -167,6 +167,7 @@ def build_app(
                 "rows": s.rows,
                 "largest_batch": s.largest,
                 "dropped": s.dropped,
+                "busy_s": round(s.busy_s, 3),
                 "pending": batcher.pending,
                 "compiles": compiles.snapshot(),
             }

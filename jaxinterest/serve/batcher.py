@@ -2,14 +2,16 @@
 function that runs in a single worker thread (the model lock), results split back.
 
 Jobs carry a batch key; only jobs with equal keys share a call. The loop takes the key whose
-oldest job is oldest, then waits until that key has `max_rows` rows queued or its oldest job
-has waited `max_wait` seconds, whichever comes first, and runs up to `max_rows` rows of it
-(always at least one job; the sampler pads the count to one of a few bucket sizes, so few
-batch shapes get compiled). While a call runs, new jobs queue; when it returns,
-jobs that already waited longer than `max_wait` go at once, so under load each call takes what
-arrived during the previous one and the batch grows with the load. `max_requests=1` switches
-batching off (one job per call). A job whose client went away before its call started is
-dropped.
+oldest job is oldest and gathers: the call starts once that key has `max_rows` rows queued, or
+no job of that key has arrived for `max_wait` seconds (a quiet gap), or `max_gather` seconds
+have passed, whichever comes first; it runs up to `max_rows` rows (always at least one job; the
+sampler pads the count to one of a few bucket sizes, so few batch shapes get compiled). The
+gap and the bound count from the later of the oldest job's arrival and the end of the previous
+call. So a lone job waits `max_wait`; and when a call returns, the clients it answered (who
+send their next request within milliseconds) join the jobs that queued during it instead of
+being left for a call of their own: under a closed loop of clients the calls stay full rather
+than splitting into ever smaller groups. `max_requests=1` switches batching off (one job per
+call, no wait). A job whose client went away before its call started is dropped.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class BatchStats:
     rows: int = 0
     largest: int = 0  # most jobs in one call
     dropped: int = 0  # jobs whose client left before their call
+    busy_s: float = 0.0  # wall time spent inside calls (the sampler's share of the server's)
 
 
 class Batcher:
@@ -53,12 +56,20 @@ class Batcher:
         *,
         max_rows: int = 64,
         max_wait: float = 0.01,
+        max_gather: float | None = None,
         max_requests: int | None = None,
         max_pending: int = 4096,
     ):
-        if max_rows < 1 or max_wait < 0 or max_pending < 1:
-            raise ValueError("max_rows and max_pending must be >= 1 and max_wait >= 0")
+        """max_gather: bound on a call's gathering time (default 10 x max_wait)."""
+        max_gather = 10 * max_wait if max_gather is None else max_gather
+        if max_rows < 1 or max_wait < 0 or max_pending < 1 or max_gather < max_wait:
+            raise ValueError(
+                "max_rows and max_pending must be >= 1, max_wait >= 0 and max_gather >= max_wait"
+            )
         self._run, self.max_rows, self.max_wait = run, max_rows, max_wait
+        self.max_gather = max_gather
+        self._last_arrival: dict[Hashable, float] = {}
+        self._last_end = float("-inf")
         self.max_requests, self.max_pending = max_requests, max_pending
         self._queues: dict[Hashable, collections.deque[_Job]] = {}
         self._pending = 0
@@ -99,6 +110,7 @@ class Batcher:
         future = asyncio.get_running_loop().create_future()
         job = _Job(key, rows, payload, future, time.monotonic())
         self._queues.setdefault(key, collections.deque()).append(job)
+        self._last_arrival[key] = job.t0
         self._pending += 1
         self._wake.set()
         return await job.future
@@ -127,6 +139,7 @@ class Batcher:
             rows += job.rows
         if not queue:
             del self._queues[key]
+            self._last_arrival.pop(key, None)
         return batch
 
     async def _loop(self) -> None:
@@ -137,14 +150,18 @@ class Batcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            deadline = self._queues[key][0].t0 + self.max_wait
+            start = max(self._queues[key][0].t0, self._last_end)
             full = self.max_rows if self.max_requests != 1 else 0
-            while self._rows(key) < full and (left := deadline - time.monotonic()) > 0:
+            while self._rows(key) < full:
+                quiet = max(self._last_arrival.get(key, start), start) + self.max_wait
+                left = min(quiet, start + self.max_gather) - time.monotonic()
+                if left <= 0:
+                    break
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), left)
                 except TimeoutError:
-                    break
+                    pass  # the loop condition decides
             batch = self._take(key)
             if not batch:
                 continue
@@ -152,6 +169,7 @@ class Batcher:
             self.stats.jobs += len(batch)
             self.stats.rows += sum(j.rows for j in batch)
             self.stats.largest = max(self.stats.largest, len(batch))
+            began = time.monotonic()
             try:
                 results = await loop.run_in_executor(
                     self._pool, self._run, key, [j.payload for j in batch]
@@ -166,6 +184,9 @@ class Batcher:
                     if not job.future.done():
                         job.future.set_exception(err)
                 continue
+            finally:
+                self._last_end = time.monotonic()
+                self.stats.busy_s += self._last_end - began
             for job, result in zip(batch, results, strict=True):
                 if not job.future.done():
                     job.future.set_result(result)
