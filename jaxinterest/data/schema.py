@@ -51,7 +51,14 @@ USERS_SCHEMA = pa.schema([("user_id", pa.string()), ("split", pa.string()), ("co
 TEST_CLICKS_SCHEMA = pa.schema(
     [("user_id", pa.string()), ("news_id", pa.string()), ("timestamp", pa.int64())]
 )
-LABELS_SCHEMA = pa.schema([("event_id", pa.int64()), ("keep", pa.int8()), ("kind", pa.string())])
+LABELS_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.int64()),
+        ("keep", pa.int8()),
+        ("kind", pa.string()),
+        ("phrasing", pa.string()),
+    ]
+)
 
 
 class SchemaError(ValueError):

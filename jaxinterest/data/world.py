@@ -182,6 +182,15 @@ def windows(cfg: WorldConfig) -> dict[str, int]:
     }
 
 
+def phrasing_labels(kind: np.ndarray, family: np.ndarray) -> pa.Array:
+    """ "<kind>/<family>" per noise event (the phrasing family of noise_vocab.py that wrote it,
+    which the template-disjoint cleaning split holds out whole); null for kept events."""
+    names = [f"{k}/{f}" for k in EVENT_KINDS for f in range(8)]
+    ok = (family >= 0) & (kind >= 2)
+    idx = np.where(ok, kind.astype(np.int64) * 8 + np.maximum(family, 0), 0)
+    return pa.array(names, pa.string()).take(pa.array(idx, mask=~ok))
+
+
 def generate_world(cfg: WorldConfig, out: str | Path, progress: bool = True) -> dict:
     """Write a world directory; returns meta.json's contents."""
     out = Path(out)
@@ -228,6 +237,7 @@ def generate_world(cfg: WorldConfig, out: str | Path, progress: bool = True) -> 
                     "event_id": ids,
                     "keep": pa.array(lab["keep"], pa.int8()),
                     "kind": pa.array(EVENT_KINDS, pa.string()).take(pa.array(lab["kind"])),
+                    "phrasing": phrasing_labels(lab["kind"], lab["phrasing"]),
                 },
                 schema=LABELS_SCHEMA,
             )

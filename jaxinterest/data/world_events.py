@@ -91,6 +91,8 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     np.minimum.at(first_seen, (user[is_int], slot[is_int]), t[is_int])
     sub, ent = explore(ctx, us.sub[gu, slot], us.entity[gu, slot], rng, cfg.explore)
     kind = np.where(is_int, 0, np.where(is_pop, 1, 0)).astype(np.int8)
+    fam = np.full(n, -1, np.int8)  # phrasing family of noise events (noise_vocab.py)
+    nrng = np.random.default_rng([cfg.seed, 909, lo])  # noise wording: its own stream
     text, url, nid = [], [], []
     # search
     rows = np.flatnonzero(is_int & (dom == 0))
@@ -102,17 +104,21 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     )
     text.append((rows, render_search(ctx.pools, sub[rows], ent[rows], ent2, cfg.typo_rate, rng)))
     rows = np.flatnonzero(is_noise & (dom == 0))
-    q, k = render_search_noise(ctx.noise, ctx.pools, _noise_entity(ctx, gu[rows], rng), rng)
+    q, k, f = render_search_noise(
+        ctx.noise, ctx.pools, _noise_entity(ctx, gu[rows], rng), rng, nrng
+    )
     text.append((rows, q))
-    kind[rows] = 2 + k
+    kind[rows], fam[rows] = 2 + k, f
     # browse
     rows = np.flatnonzero(is_int & (dom == 1))
     ti, ur = render_browse(ctx.pools, ctx.space, sub[rows], ent[rows], rng)
     text.append((rows, ti)), url.append((rows, ur))
     rows = np.flatnonzero(is_noise & (dom == 1))
-    ti, ur, k = render_browse_noise(ctx.noise, ctx.pools, _noise_entity(ctx, gu[rows], rng), rng)
+    ti, ur, k, f = render_browse_noise(
+        ctx.noise, ctx.pools, _noise_entity(ctx, gu[rows], rng), rng, nrng
+    )
     text.append((rows, ti)), url.append((rows, ur))
-    kind[rows] = 2 + k
+    kind[rows], fam[rows] = 2 + k, f
     # clicks: interest, popular, utility (noise)
     rows = np.flatnonzero(dom == 2)
     rt = t[rows]
@@ -128,6 +134,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
     pick[noi] = pick_utility(ctx, rt[noi], ctx.train_start, ctx.train_end, rng)
     kind[rows[noi]] = 2 + NOISE_KINDS.index("daily")
     pick, t[rows] = fix_time(ctx, pick, rt, ctx.train_start, ctx.train_end, rng)
+    fam[rows[noi]] = ctx.news.phrasing[pick[noi]]
     text.append((rows, ctx.titles.take(pa.array(pick))))
     nid.append((rows, ctx.news_ids.take(pa.array(pick))))
     # final order: user, time, domain (stable)
@@ -143,7 +150,7 @@ def make_chunk(ctx: Context, lo: int, hi: int, rng: np.random.Generator) -> dict
             "news_id": _gather(n, nid, fin),
         }
     )
-    labels = {"keep": (kind[fin] < 2).astype(np.int8), "kind": kind[fin]}
+    labels = {"keep": (kind[fin] < 2).astype(np.int8), "kind": kind[fin], "phrasing": fam[fin]}
     clicks = np.bincount(user[dom == 2], minlength=n_u)
     return {
         "events": events,

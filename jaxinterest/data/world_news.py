@@ -16,25 +16,13 @@ import pyarrow as pa
 
 from jaxinterest.data import vocab
 from jaxinterest.data.entities import HOME_RATE, Space, sample_within, with_home
+from jaxinterest.data.noise_vocab import DAILY
 from jaxinterest.data.surfaces import Pools, render_news
 from jaxinterest.data.textgen import Templates, pool
 
-UTILITY_TITLES = Templates(
-    (
-        "Horoscope for {d}: what the stars hold for every sign",
-        "Lottery winning numbers for {d}",
-        "Daily crossword answers for {d}",
-        "Weather today: {c} forecast for {d}",
-        "Word puzzle hints and answer for {d}",
-        "Traffic and transit updates for {d}",
-        # the same services in the form of real headlines ("Five things to know about ...")
-        "Five things to know about {d} road closures in {c}",
-        "Inside the {d} lottery draw: winning numbers and payouts",
-        "{c} weather latest: what to expect on {d}",
-        "What's open and closed on {d}: store hours update",
-        "Gas prices today in {c}: cheapest stations for {d}",
-    )
-)
+# Daily utility titles: phrasing families of the `daily` noise kind (noise_vocab.DAILY).
+UTILITY_TITLES = Templates(tuple(t for fam in DAILY for t in fam))
+_DAILY_START = np.cumsum([0] + [len(f) for f in DAILY])
 UTILITY_ABSTRACT = "Daily service update published every morning."
 _KEY = 1 << 23  # > seconds in the 37-day world, so group * _KEY + seconds sorts by (group, time)
 
@@ -49,6 +37,7 @@ class News:
     sub: np.ndarray  # int32, -1 for utility
     entity: np.ndarray  # int32 primary entity, -1 for utility
     pop: np.ndarray  # float64 popularity weight
+    phrasing: np.ndarray  # int8 phrasing family of a utility article (noise_vocab.DAILY), else -1
 
 
 def make_news(space: Space, pools: Pools, n_news: int, start: int, days: int, seed: int) -> News:
@@ -74,7 +63,13 @@ def make_news(space: Space, pools: Pools, n_news: int, start: int, days: int, se
     with_second = (ent2 != ent) & (rng.random(n) < 0.6)
     # utility articles: one block per day
     u_day = np.repeat(np.arange(days), n_util_day)
-    u_tid = rng.integers(len(UTILITY_TITLES), size=n_util)
+    rng.integers(11, size=n_util)  # the single-family titles' draw, spent: later draws unchanged
+    # title wording from its own stream: a family, then one of its titles
+    wrng = np.random.default_rng([seed, 405])
+    u_fam = wrng.integers(len(DAILY), size=n_util)
+    u_tid = _DAILY_START[u_fam] + (
+        wrng.random(n_util) * (_DAILY_START[u_fam + 1] - _DAILY_START[u_fam])
+    ).astype(np.int64)
     date = pool(_date_str(start + d * 86400) for d in range(days))
     cities = pool(vocab.CITIES)
     u_title = UTILITY_TITLES.render(
@@ -90,6 +85,7 @@ def make_news(space: Space, pools: Pools, n_news: int, start: int, days: int, se
     sub_all = np.concatenate([sub, np.full(n_util, -1, np.int32)])[order]
     ent_all = np.concatenate([ent, np.full(n_util, -1, np.int32)])[order]
     pop_all = np.concatenate([pop, u_pop])[order]
+    phrasing = np.concatenate([np.full(n, -1, np.int8), u_fam.astype(np.int8)])[order]
     titles = pa.concat_arrays([title, u_title]).take(pa.array(order))
     abstracts = pa.concat_arrays(
         [abstract, pa.array([UTILITY_ABSTRACT] * n_util, pa.string())]
@@ -113,7 +109,7 @@ def make_news(space: Space, pools: Pools, n_news: int, start: int, days: int, se
             "published": pa.array(published, pa.int64()),
         }
     )
-    return News(table, published, category, sub_all, ent_all, pop_all)
+    return News(table, published, category, sub_all, ent_all, pop_all, phrasing)
 
 
 def _date_str(ts: int) -> str:
