@@ -1,7 +1,7 @@
 """Noise cleaning (paper §4.2): classify each behaviour as informative (1) or noise (0).
 
-Held-out evaluation (random, text-disjoint and leave-one-kind-out splits): `compare`, see
-docs/cleaning.md."""
+Held-out evaluation (random, text-disjoint, template-disjoint and leave-one-kind-out splits):
+`compare`, see docs/cleaning.md."""
 
 from jaxinterest.clean.classifier import (
     KINDS,
@@ -38,6 +38,7 @@ from jaxinterest.clean.splits import (
     kind_out_splits,
     normalise_text,
     random_split,
+    template_split,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "kind_out_splits",
     "normalise_text",
     "random_split",
+    "template_split",
     "JUDGE_SYSTEM_PROMPT",
     "JUDGE_USER_TEMPLATE",
     "KINDS",

@@ -20,9 +20,16 @@ from collections import Counter
 import numpy as np
 
 from jaxinterest.clean.events import check_inputs, precision_recall_f1
-from jaxinterest.clean.splits import Split, group_split, kind_out_splits, random_split
+from jaxinterest.clean.splits import (
+    Split,
+    group_split,
+    held_out_families,
+    kind_out_splits,
+    random_split,
+    template_split,
+)
 
-SPLITS = ("random", "text_disjoint", "kind_out")
+SPLITS = ("random", "text_disjoint", "template_disjoint", "kind_out")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +188,14 @@ def _splits(name: str, rows, data, cfg: CompareConfig) -> list[Split]:
         return [random_split(rows, cfg.test_fraction, cfg.seed)]
     if name == "text_disjoint":
         return [group_split(rows, data["groups"], cfg.test_fraction, cfg.seed)]
+    if name == "template_disjoint":
+        if data.get("phrasings") is None:
+            raise ValueError(
+                "split template_disjoint needs each noise event's phrasing family: the "
+                "labels have no 'phrasing' column (a world generated before it, or --labels)"
+            )
+        g, k, y, p = data["groups"], data["kinds"], data["labels"], data["phrasings"]
+        return [template_split(rows, g, k, y, p, cfg.test_fraction, cfg.seed)]
     if name == "kind_out":
         g, k, y = data["groups"], data["kinds"], data["labels"]
         return kind_out_splits(rows, g, k, y, cfg.test_fraction, cfg.seed)
@@ -195,7 +210,8 @@ def leak_share(split: Split, groups) -> float:
 
 def compare(contenders, data: dict, cfg: CompareConfig, train_fn, progress=False) -> dict:
     """{split name: {sizes, leak share, contender name: fit_and_score(...)}} over all labelled
-    rows of `data`; kind_out folds are keyed "kind_out:K" plus a "kind_out" summary of means."""
+    rows of `data` (texts, labels, groups, kinds; phrasings for template_disjoint); kind_out
+    folds are keyed "kind_out:K" plus a "kind_out" summary of means."""
     from tqdm import tqdm
 
     check_inputs(list(data["texts"]), data["labels"])
@@ -211,6 +227,8 @@ def compare(contenders, data: dict, cfg: CompareConfig, train_fn, progress=False
             "test_noise_share": float((data["labels"][split.test] == 0).mean()),
             "test_events_with_text_in_train": leak_share(split, data["groups"]),
         }
+        if split.name == "template_disjoint":
+            entry["held_out_families"] = held_out_families(split, data["labels"], data["phrasings"])
         for c in contenders:
             bar.set_postfix(split=split.name, model=c.name)
             entry[c.name] = fit_and_score(c, split, data, cfg, train_fn)

@@ -1,4 +1,5 @@
-"""Held-out splits for the noise classifiers: random, text-disjoint, and leave-one-kind-out.
+"""Held-out splits for the noise classifiers: random, text-disjoint, template-disjoint and
+leave-one-kind-out.
 
 A random event split scores memorisation: the world repeats strings ("facebook login",
 "[browse] Google <https://www.google.com/>") across users, so most held-out events have an exact
@@ -6,7 +7,10 @@ twin in training and a lookup table scores F1 ~1. The text-disjoint split groups
 their normalised text and puts each group wholly on one side (GroupKFold-like, seeded), so
 every held-out text is new to the classifier. Leave-one-kind-out also holds out a whole noise
 kind (all navigational events, say), which asks whether a classifier recognises a kind of
-noise it was never shown.
+noise it was never shown. Template-disjoint sits between the two: every kind stays in
+training, but whole phrasing families of each kind (the world writes each kind several ways, in
+disjoint words; `data/noise_vocab.py`) go to the test side, so a held-out noise string means
+what training noise of its kind means and uses none of its words.
 
 A split is a pair of row-index arrays (train, test) into one events table; rows on neither side
 (kind-out: training rows whose text also occurs in the test side) are counted, not hidden.
@@ -123,3 +127,54 @@ def check_disjoint(split: Split, groups: np.ndarray) -> None:
     both = np.intersect1d(np.asarray(groups)[split.train], np.asarray(groups)[split.test])
     if len(both):
         raise AssertionError(f"split {split.name}: {len(both)} texts on both sides")
+
+
+def template_split(
+    rows: np.ndarray,
+    groups: np.ndarray,
+    kinds: np.ndarray,
+    labels: np.ndarray,
+    phrasings: np.ndarray,
+    test_fraction: float,
+    seed: int,
+) -> Split:
+    """Hold out whole phrasing families: per noise kind with >= 2 families, a seeded
+    round(test_fraction x families) of them (at least 1, at most all but 1) go to the test
+    side with every one of their events, and so do the kept (label 1) events of the
+    text-disjoint test side; train = all other rows minus any whose normalised text occurs on
+    the test side (counted in `dropped`). Kinds with one family stay wholly in training.
+
+    phrasings: "<kind>/<family>" per event of the table (the world's noise labels record it),
+    "" or None for kept events. Named "template_disjoint".
+    """
+    rows = np.asarray(rows, np.int64)
+    kinds, labels, groups = np.asarray(kinds), np.asarray(labels), np.asarray(groups)
+    phr = np.array(["" if p is None else str(p) for p in np.asarray(phrasings, object)[rows]])
+    noise = labels[rows] == 0
+    missing = np.flatnonzero(noise & (phr == ""))
+    if len(missing):
+        raise ValueError(
+            f"template_disjoint: noise event at row {int(rows[missing[0]])} has no phrasing "
+            f"family ({len(missing)} such); the split needs the 'phrasing' column of the "
+            "world's oracle/noise_labels.parquet"
+        )
+    rng = np.random.default_rng([seed, 3])
+    held = []
+    for k in sorted(set(kinds[rows][noise].tolist())):
+        fams = sorted(set(phr[noise & (kinds[rows] == k)].tolist()))
+        if len(fams) < 2:
+            continue
+        n_out = min(len(fams) - 1, max(1, round(test_fraction * len(fams))))
+        held += [fams[i] for i in rng.permutation(len(fams))[:n_out]]
+    base = group_split(rows, groups, test_fraction, seed)
+    keep_test = base.test[labels[base.test] == 1]
+    test = np.union1d(keep_test, rows[noise & np.isin(phr, held)])
+    rest = np.setdiff1d(rows, test)
+    clash = np.isin(groups[rest], groups[test])
+    return Split("template_disjoint", rest[~clash], test, int(clash.sum()))
+
+
+def held_out_families(split: Split, labels: np.ndarray, phrasings) -> list[str]:
+    """Phrasing families with noise events on the test side of a template split, sorted."""
+    phr = np.asarray(phrasings, object)[split.test]
+    return sorted({str(p) for p, y in zip(phr, labels[split.test], strict=True) if y == 0})

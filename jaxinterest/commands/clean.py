@@ -54,8 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--splits",
         default="random,text_disjoint",
-        help="held-out splits to report, comma-separated from random, text_disjoint, kind_out "
-        "(kind_out: one fold per noise kind, ~9x the cost); 'none' skips the comparison",
+        help="held-out splits to report, comma-separated from random, text_disjoint, "
+        "template_disjoint (whole noise phrasing families held out; needs the world's "
+        "phrasing labels), kind_out (one fold per noise kind, ~9x the cost); 'none' skips "
+        "the comparison",
     )
     p.add_argument(
         "--compare-only",
@@ -118,12 +120,20 @@ def _labelled_data(world, labels_t, allow_missing):
         if "kind" in labels_t.column_names
         else {}
     )
+    phrasing_of = (
+        dict(zip(column(labels_t, "event_id"), column(labels_t, "phrasing"), strict=True))
+        if "phrasing" in labels_t.column_names
+        else None
+    )
     rows = np.flatnonzero(y >= 0)  # judge labels may cover a subset; the rest are counted
     data = {
         "texts": np.array(render_behaviors(world.events), dtype=object)[rows],
         "labels": y[rows],
         "groups": group_ids([raw[r] for r in rows]),
         "kinds": np.array([str(kind_of.get(ids[r], "?")) for r in rows]),
+        "phrasings": None
+        if phrasing_of is None
+        else np.array([phrasing_of.get(ids[r]) or "" for r in rows], dtype=object),
     }
     return data, rows, int(len(y) - len(rows))
 
