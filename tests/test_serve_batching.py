@@ -132,6 +132,26 @@ def test_clients_answered_by_a_call_join_the_next_one():
     assert len(fake.calls) <= waves + 1, [len(p) for _, p in fake.calls]
 
 
+def test_the_quiet_gap_grows_with_the_call_duration():
+    """After a 1 s call the gap is 5% of it (50 ms), not max_wait (1 ms): clients answering
+    5 ms apart still land in one call."""
+    fake = FakeSampler(delay=1.0)
+    b = Batcher(fake, max_rows=64, max_wait=0.001, max_gather=0.001)
+
+    async def client(i):
+        await b.submit("k", 1, ("first", i))
+        await asyncio.sleep(0.005 * i)
+        await b.submit("k", 1, ("second", i))
+
+    async def scenario():
+        b.start()
+        await asyncio.gather(*(client(i) for i in range(4)))
+        await b.stop()
+
+    run(scenario())
+    assert [len(p) for _, p in fake.calls] == [4, 4]
+
+
 def test_gathering_is_bounded_under_a_steady_trickle():
     fake = FakeSampler(delay=0.0)
     b = Batcher(fake, max_rows=1000, max_wait=0.1, max_gather=0.3)

@@ -3,15 +3,18 @@ function that runs in a single worker thread (the model lock), results split bac
 
 Jobs carry a batch key; only jobs with equal keys share a call. The loop takes the key whose
 oldest job is oldest and gathers: the call starts once that key has `max_rows` rows queued, or
-no job of that key has arrived for `max_wait` seconds (a quiet gap), or `max_gather` seconds
-have passed, whichever comes first; it runs up to `max_rows` rows (always at least one job; the
-sampler pads the count to one of a few bucket sizes, so few batch shapes get compiled). The
-gap and the bound count from the later of the oldest job's arrival and the end of the previous
-call. So a lone job waits `max_wait`; and when a call returns, the clients it answered (who
-send their next request within milliseconds) join the jobs that queued during it instead of
-being left for a call of their own: under a closed loop of clients the calls stay full rather
-than splitting into ever smaller groups. `max_requests=1` switches batching off (one job per
-call, no wait). A job whose client went away before its call started is dropped.
+no job of that key has arrived for a quiet gap, or a bound has passed, whichever comes first;
+it runs up to `max_rows` rows (always at least one job; the sampler pads the count to one of a
+few bucket sizes, so few batch shapes get compiled). The gap and the bound count from the later
+of the oldest job's arrival and the end of the previous call. The gap is `max_wait`, or
+`gather_fraction` of the previous call's duration when that is longer (waiting a small share of
+a call to fill it costs little, and a loaded machine slows calls and clients alike); the bound
+is `max_gather`, or 4 gaps when that is longer. So a lone job on an idle server waits about
+`max_wait`; and when a call returns, the clients it answered (who send their next request soon
+after) join the jobs that queued during it instead of being left for a call of their own: under
+a closed loop of clients the calls stay full rather than splitting into ever smaller groups.
+`max_requests=1` switches batching off (one job per call, no wait). A job whose client went
+away before its call started is dropped.
 """
 
 from __future__ import annotations
@@ -57,17 +60,22 @@ class Batcher:
         max_rows: int = 64,
         max_wait: float = 0.01,
         max_gather: float | None = None,
+        gather_fraction: float = 0.05,
         max_requests: int | None = None,
         max_pending: int = 4096,
     ):
-        """max_gather: bound on a call's gathering time (default 10 x max_wait)."""
+        """max_gather: bound on a call's gathering time (default 10 x max_wait);
+        gather_fraction: the quiet gap as a share of the previous call's duration (see above)."""
         max_gather = 10 * max_wait if max_gather is None else max_gather
         if max_rows < 1 or max_wait < 0 or max_pending < 1 or max_gather < max_wait:
             raise ValueError(
                 "max_rows and max_pending must be >= 1, max_wait >= 0 and max_gather >= max_wait"
             )
+        if not 0 <= gather_fraction <= 1:
+            raise ValueError(f"gather_fraction must be in [0, 1], got {gather_fraction}")
         self._run, self.max_rows, self.max_wait = run, max_rows, max_wait
-        self.max_gather = max_gather
+        self.max_gather, self.gather_fraction = max_gather, gather_fraction
+        self._last_call_s = 0.0
         self._last_arrival: dict[Hashable, float] = {}
         self._last_end = float("-inf")
         self.max_requests, self.max_pending = max_requests, max_pending
@@ -152,9 +160,11 @@ class Batcher:
                 continue
             start = max(self._queues[key][0].t0, self._last_end)
             full = self.max_rows if self.max_requests != 1 else 0
+            gap = max(self.max_wait, self.gather_fraction * self._last_call_s)
+            bound = max(self.max_gather, 4 * gap)
             while self._rows(key) < full:
-                quiet = max(self._last_arrival.get(key, start), start) + self.max_wait
-                left = min(quiet, start + self.max_gather) - time.monotonic()
+                quiet = max(self._last_arrival.get(key, start), start) + gap
+                left = min(quiet, start + bound) - time.monotonic()
                 if left <= 0:
                     break
                 self._wake.clear()
@@ -186,7 +196,8 @@ class Batcher:
                 continue
             finally:
                 self._last_end = time.monotonic()
-                self.stats.busy_s += self._last_end - began
+                self._last_call_s = self._last_end - began
+                self.stats.busy_s += self._last_call_s
             for job, result in zip(batch, results, strict=True):
                 if not job.future.done():
                     job.future.set_result(result)
