@@ -140,3 +140,19 @@ def test_template_split_names_a_noise_event_without_a_family():
     kinds = np.array(["interest", "login", "login", "login"])
     with pytest.raises(ValueError, match="row 2 has no phrasing family"):
         template_split(np.arange(4), np.arange(4), kinds, labels, phr, 0.2, 0)
+
+
+def test_compare_wires_the_template_split_and_names_missing_families(tiny_labelled):
+    from jaxinterest.clean import compare
+
+    def train_fn(kind, fit_texts, y, config, sample_weight=None):
+        return Constant(), {}
+
+    cfg = CompareConfig(splits=("template_disjoint",), max_eval_events=500)
+    c = [Contender("c", "constant", fit_on="events", max_train=200)]
+    entry = compare(c, tiny_labelled, cfg, train_fn)["template_disjoint"]
+    assert entry["held_out_families"] and entry["test_events_with_text_in_train"] == 0.0
+    # a constant score: the threshold that maximises noise F1 calls everything noise
+    assert entry["c"]["noise"]["recall"] == 1.0
+    with pytest.raises(ValueError, match="no 'phrasing' column"):
+        compare(c, {**tiny_labelled, "phrasings": None}, cfg, train_fn)
