@@ -54,6 +54,20 @@ def rows_per_batch(width: int, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     return max(1, min(batch_size, BATCH_TOKENS // width))
 
 
+def batch_layout(lengths, max_length: int, batch_size: int = DEFAULT_BATCH_SIZE) -> list:
+    """The batches `embed` runs for texts of these token counts: [(width, height, rows)], rows
+    an int array of input positions (in input order within a length bucket), each batch padded
+    to [height, width] with height = rows_per_batch(width). Also what a bench counts as the
+    tokens run (sum of width * height)."""
+    widths = np.array([_bucket(int(n), max_length) for n in lengths], np.int64)
+    out = []
+    for width in np.unique(widths).tolist():
+        members = np.flatnonzero(widths == width)
+        height = rows_per_batch(width, batch_size)
+        out += [(width, height, members[s : s + height]) for s in range(0, len(members), height)]
+    return out
+
+
 def check_texts(texts) -> list[str]:
     """The texts as a list, or a TypeError naming the first bad index."""
     if isinstance(texts, str | bytes):
@@ -90,21 +104,16 @@ def embed(
     if not texts:
         return out
     ids = token_ids(model, texts, max_length)
-    lengths = np.array([len(r) for r in ids])
-    widths = np.array([_bucket(int(n), max_length) for n in lengths])
+    lengths = [len(r) for r in ids]
     pending = []
-    for width in np.unique(widths).tolist():
-        members = np.flatnonzero(widths == width)  # input order within the bucket
-        height = rows_per_batch(width, batch_size)
-        for start in range(0, len(members), height):
-            rows = members[start : start + height]
-            input_ids = np.full((height, width), model.cfg.pad_token_id, np.int32)
-            mask = np.zeros((height, width), np.int32)  # filler rows stay all-pad, dropped
-            for j, r in enumerate(rows):
-                input_ids[j, : lengths[r]] = ids[r]
-                mask[j, : lengths[r]] = 1
-            # Dispatch without waiting: XLA runs this batch while Python packs the next.
-            pending.append((rows, _embed_jit(model.params, input_ids, mask, model.cfg)))
+    for width, height, rows in batch_layout(lengths, max_length, batch_size):
+        input_ids = np.full((height, width), model.cfg.pad_token_id, np.int32)
+        mask = np.zeros((height, width), np.int32)  # filler rows stay all-pad and are dropped
+        for j, r in enumerate(rows):
+            input_ids[j, : lengths[r]] = ids[r]
+            mask[j, : lengths[r]] = 1
+        # Dispatch without waiting: XLA runs this batch while Python packs the next.
+        pending.append((rows, _embed_jit(model.params, input_ids, mask, model.cfg)))
     for rows, vecs in pending:
         out[rows] = np.asarray(vecs)[: len(rows)]
     return out
