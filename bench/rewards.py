@@ -200,29 +200,17 @@ def main(argv=None) -> None:
         tmp.cleanup()
 
 
-def _bucket(n: int, cap: int, floor: int) -> int:
-    """Smallest power of two >= max(n, floor), capped (the rounding `embed` applies)."""
-    b = floor
-    while b < n:
-        b *= 2
-    return min(b, cap)
-
-
 def embed_layout(model, texts, batch_size: int = 128) -> tuple[int, int]:
-    """(useful tokens, tokens run) of `embed(texts)`: texts sorted by token count, cut into
-    batches of `batch_size` rows, each padded to a power-of-two length (>= 8) and row count."""
-    from jaxinterest.embed import default_encoder
+    """(useful tokens, tokens run) of `embed(texts)`: its own batch layout (`batch_layout`:
+    each text padded to its power-of-two length bucket >= 8, every batch of a bucket to the
+    same rows)."""
+    from jaxinterest.embed import batch_layout, default_encoder
     from jaxinterest.models.encoder.load import token_ids
 
     enc = model.encoder or default_encoder()
-    lengths = np.sort([len(r) for r in token_ids(enc, texts, enc.max_seq_length)])
-    padded = 0
-    for s in range(0, len(lengths), batch_size):
-        chunk = lengths[s : s + batch_size]
-        padded += _bucket(int(chunk.max()), enc.max_seq_length, 8) * _bucket(
-            len(chunk), batch_size, 1
-        )
-    return int(lengths.sum()), padded
+    lengths = [len(r) for r in token_ids(enc, texts, enc.max_seq_length)]
+    layout = batch_layout(lengths, enc.max_seq_length, batch_size)
+    return int(sum(lengths)), int(sum(w * h for w, h, _ in layout))
 
 
 if __name__ == "__main__":
