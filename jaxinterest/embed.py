@@ -24,6 +24,9 @@ from jaxinterest.models.encoder.load import Encoder, load_encoder, token_ids
 from jaxinterest.models.encoder.pooling import sentence_embedding
 
 DEFAULT_BATCH_SIZE = 128
+# Bumped whenever the batching changes the vectors' bits: caches of embeddings (the rewards'
+# article cache) key on it, so a run never mixes vectors of two layouts.
+LAYOUT_VERSION = 2
 # Tokens per batch (rows x padded width): small, so a call with a few texts (one user's
 # behaviours, one iteration's queries) pads little; throughput per token measured flat from 256
 # to 4,096 tokens per batch on the 2-core machine.

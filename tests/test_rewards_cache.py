@@ -62,6 +62,16 @@ def test_news_cache_hits_only_on_the_same_key(tmp_path):
     assert news_key(ids, ids, "flat", "enc") != news_key(ids, ids, "ivfpq", "enc")
 
 
+def test_news_cache_misses_after_embed_changes_its_bits(monkeypatch):
+    # vectors of another embed batching differ in the last bits: never mix them with new ones
+    import jaxinterest.embed
+
+    ids = ["N1", "N2"]
+    before = news_key(ids, ids, "flat", "enc")
+    monkeypatch.setattr(jaxinterest.embed, "LAYOUT_VERSION", jaxinterest.embed.LAYOUT_VERSION + 1)
+    assert news_key(ids, ids, "flat", "enc") != before
+
+
 def test_judge_cache_persists_and_names_a_bad_file(tmp_path):
     path = tmp_path / "j.sqlite"
     key = cache_key("m", [{"role": "user", "content": "x"}])

@@ -3,8 +3,9 @@
 
 A cache directory holds `index/` (retrieval.save_index), `title_vecs.npy` [N, D] float32 and
 `key.json`. The key is a sha256 over the articles' ids and titles (in index order), the index
-kind and the encoder's directory: any change in the world's training news, the index kind or
-the encoder is a miss, and the entry is rebuilt and overwritten.
+kind, the encoder's directory and `embed.LAYOUT_VERSION`: any change in the world's training
+news, the index kind, the encoder or the bits `embed` produces is a miss, and the entry is
+rebuilt and overwritten.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from jaxinterest.retrieval import load_index, save_index
 
 
 def news_key(ids, titles, kind: str, encoder_path: str) -> str:
+    from jaxinterest.embed import LAYOUT_VERSION
+
     h = hashlib.sha256()
-    h.update(f"{kind}\n{encoder_path}\n".encode())
+    h.update(f"{kind}\n{encoder_path}\nembed layout {LAYOUT_VERSION}\n".encode())
     for i, t in zip(ids, titles, strict=True):
         h.update(f"{i}\t{t}\n".encode("utf-8", "surrogatepass"))
     return h.hexdigest()
