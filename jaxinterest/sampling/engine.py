@@ -43,7 +43,7 @@ from jaxinterest.sampling.step import caches_from_stacked, decode_step, prepare,
 XLA_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 # The prefill keeps XLA's defaults (YNNPACK on): its dots have hundreds of rows, where YNNPACK
 # does the same work in less CPU time (tiny-5m, 4 prompts x 256 tokens: 1.34x less, 1 prompt:
-# 1.12x; `bench/sampler.py --prefill-options`, figures in docs/sampling.md).
+# 1.12x; `bench/sampler.py --prefill-options`, figures in docs/serving.md "Prefill").
 PREFILL_XLA_OPTIONS: dict = {}
 
 
