@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxinterest.models.qwen2.attention import attend, attention_bias
 from jaxinterest.models.qwen2.config import Qwen2Config
@@ -104,9 +105,9 @@ def init_params(cfg: Qwen2Config, key: jax.Array, dtype=jnp.float32) -> Params:
 
 def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
     """One attention block. Returns (output [B, T, D], updated (k, v) cache or None)."""
-    q = jnp.einsum("btd,dnh->btnh", x, lp["q"]["kernel"])
-    k = jnp.einsum("btd,dkh->btkh", x, lp["k"]["kernel"])
-    v = jnp.einsum("btd,dkh->btkh", x, lp["v"]["kernel"])
+    q = dense(x, lp["q"]["kernel"])  # [B, T, N, H]
+    k = dense(x, lp["k"]["kernel"])  # [B, T, K, H]
+    v = dense(x, lp["v"]["kernel"])
     if cfg.qkv_bias:
         q, k, v = q + lp["q"]["bias"], k + lp["k"]["bias"], v + lp["v"]["bias"]
     q, k = rope(q, tables), rope(k, tables)
@@ -118,13 +119,28 @@ def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
         kv_cache = (k, v)
         k, v = k.astype(x.dtype), v.astype(x.dtype)
     out = attend(q, k, v, bias)  # [B, T, N, H]
-    return jnp.einsum("btnh,nhd->btd", out, lp["o"]["kernel"]), kv_cache
+    return dense(out, lp["o"]["kernel"], in_axes=2), kv_cache
+
+
+def dense(x: jax.Array, kernel: jax.Array, in_axes: int = 1) -> jax.Array:
+    """x [..., I] (the last `in_axes` axes of x contracted with the first `in_axes` of kernel)
+    -> [..., O] as ONE two-dimensional matmul [B*T, I] x [I, O].
+
+    Same product as the einsum it replaces ("btd,dnh->btnh" etc.), but the backward pass is
+    what matters: for a 3-D einsum, autodiff's weight gradient contracts over (b, t) and XLA:CPU
+    copies the [B, T, O] output gradient into an [O, B*T] layout before the GEMM (measured: such
+    transposing copies were a third of a tiny-21m GRPO update's op time). Flat 2-D operands let
+    the GEMM read both sides in place."""
+    lead = x.shape[: x.ndim - in_axes]
+    i = kernel.shape[:in_axes]
+    flat = x.reshape(-1, int(np.prod(i))) @ kernel.reshape(int(np.prod(i)), -1)
+    return flat.reshape(*lead, *kernel.shape[in_axes:])
 
 
 def _mlp(lp, x):
-    gate = jnp.einsum("btd,df->btf", x, lp["gate"]["kernel"])
-    up = jnp.einsum("btd,df->btf", x, lp["up"]["kernel"])
-    return jnp.einsum("btf,fd->btd", jax.nn.silu(gate) * up, lp["down"]["kernel"])
+    gate = dense(x, lp["gate"]["kernel"])  # [B, T, F]
+    up = dense(x, lp["up"]["kernel"])
+    return dense(jax.nn.silu(gate) * up, lp["down"]["kernel"])  # [B, T, D]
 
 
 def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, write_index=0):
@@ -152,13 +168,15 @@ def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, writ
 def logits_from_hidden(params: Params, hidden: jax.Array, cfg: Qwen2Config) -> jax.Array:
     """[B, T, D] final hidden -> [B, T, V] float32 logits (tied or untied head)."""
     wide_dtype = wide(hidden.dtype)
+    flat = hidden.reshape(-1, hidden.shape[-1])  # [B*T, D]: 2-D for the backward (see `dense`)
     if cfg.tie_embeddings:
-        return jnp.einsum(
-            "btd,vd->btv", hidden, params["embed"]["embedding"], preferred_element_type=wide_dtype
+        contract = (((1,), (1,)), ((), ()))  # [B*T, D] x [V, D] -> [B*T, V]
+        logits = jax.lax.dot_general(
+            flat, params["embed"]["embedding"], contract, preferred_element_type=wide_dtype
         )
-    return jnp.einsum(
-        "btd,dv->btv", hidden, params["lm_head"]["kernel"], preferred_element_type=wide_dtype
-    )
+    else:
+        logits = jnp.matmul(flat, params["lm_head"]["kernel"], preferred_element_type=wide_dtype)
+    return logits.reshape(*hidden.shape[:-1], logits.shape[-1])
 
 
 def default_positions(attention_mask: jax.Array) -> jax.Array:
