@@ -1,5 +1,6 @@
-"""One GRPO rollout on a small world: packed batch shapes, group advantages, pi_old from the
-trainer's forward, the sampler/trainer mismatch, and the first inner update's ratio of exactly 1.
+"""One GRPO rollout on a small world: packed batch shapes, group advantages, the sampler's
+log-probs, the update's entropy and sampler/trainer mismatch (from its own forward, equal to a
+separate pi_old forward's), and the first inner update's ratio of exactly 1.
 
 The rewards here are a stand-in (`TextReward`, a fixed function of the answer text) so the
 test measures the rollout's plumbing, not the encoder; the real rewards run in
@@ -17,7 +18,7 @@ from jaxinterest.rewards.combine import Rewards
 from jaxinterest.rewards.config import SIGNALS
 from jaxinterest.sampling import generate
 from jaxinterest.train.grpo import GRPOConfig, make_update, update
-from jaxinterest.train.optim import OptimConfig
+from jaxinterest.train.optim import OptimConfig, make_schedule
 from jaxinterest.train.policy import load_policy
 from jaxinterest.train.queries import user_prompts
 from jaxinterest.train.rollout import collect
@@ -87,9 +88,10 @@ def test_batch_shapes_advantages_and_logged_fields(setup):
     ro = rollout(setup, reward)
     b = ro.batch
     rows, width = B * G, PROMPT.max_prompt_tokens + N
-    for k in ("tokens", "attention_mask", "completion_mask", "old_logp"):
+    for k in ("tokens", "attention_mask", "completion_mask", "sampler_logp"):
         assert b[k].shape == (rows, width), k
     assert b["advantages"].shape == (rows,) and "ref_logp" not in b  # beta = 0: no reference
+    assert "old_logp" not in b  # pi_old is the first update's own forward (grpo.update)
     assert len(ro.texts) == rows and reward.prepared == setup[1]
     # prompt-major rows: each group's advantages are its rewards minus the group mean
     total = ro.rewards.total.reshape(B, G)
@@ -103,20 +105,20 @@ def test_batch_shapes_advantages_and_logged_fields(setup):
             assert b["tokens"][r, PROMPT.max_prompt_tokens - len(p) : PROMPT.max_prompt_tokens
                                ].tolist() == p  # fmt: skip
     assert not b["completion_mask"][:, : PROMPT.max_prompt_tokens].any()
-    assert np.all(b["old_logp"][~b["completion_mask"].astype(bool)] == 0)
-    assert np.all(b["old_logp"][b["completion_mask"].astype(bool)] < 0)
+    assert np.all(b["sampler_logp"][~b["completion_mask"].astype(bool)] == 0)
+    assert np.all(b["sampler_logp"][b["completion_mask"].astype(bool)] < 0)
     m = ro.metrics
     want = {"reward_mean", "reward_std", "advantage_std", "valid_share", "completion_tokens",
-            "entropy", "mismatch_mean", "mismatch_max", "rollout_tokens_per_s",
-            "seconds_rollout", "seconds_reward", "seconds_logprobs"}  # fmt: skip
+            "rollout_tokens_per_s", "seconds_rollout", "seconds_reward",
+            "seconds_logprobs"}  # fmt: skip
     want |= {f"{s}_{k}_{x}" for s in SIGNALS for k in ("raw", "norm") for x in ("mean", "std")}
     assert want <= m.keys()
     assert m["reward_mean"] == pytest.approx(float(np.mean(ro.rewards.total)))
     assert m["completion_tokens"] == pytest.approx(b["completion_mask"].sum(1).mean())
 
 
-def test_mismatch_is_the_sampler_against_the_trainer(setup):
-    """mismatch_* equal |old_logp - the sampler's raw log-probs| over completion tokens,
+def test_sampler_logprobs_are_the_samplers(setup):
+    """batch["sampler_logp"] holds the sampler's raw log-probs of the completion tokens,
     recomputed here from a second generate() call with the same key (same samples)."""
     import jax
 
@@ -127,10 +129,103 @@ def test_mismatch_is_the_sampler_against_the_trainer(setup):
                    key=jax.random.key(5), pad_id=policy.pad_id)  # fmt: skip
     mask = ro.batch["completion_mask"][:, -N:].astype(bool)
     assert np.array_equal(gen.tokens[mask], ro.batch["tokens"][:, -N:][mask])
-    diff = np.abs(ro.batch["old_logp"][:, -N:][mask] - gen.logprobs_raw[mask])
-    assert ro.metrics["mismatch_mean"] == pytest.approx(diff.mean(), rel=1e-6, abs=1e-12)
-    assert ro.metrics["mismatch_max"] == pytest.approx(diff.max(), rel=1e-6, abs=1e-12)
-    assert ro.metrics["mismatch_max"] < 1e-3  # same weights, float32 both sides
+    np.testing.assert_array_equal(ro.batch["sampler_logp"][:, -N:][mask], gen.logprobs_raw[mask])
+
+
+def reference_objective(model_cfg, max_len):
+    """The update objective as it was before the per-row outputs, written out here: one
+    forward, pi_old = its stop-gradient on fresh rows, Dr.GRPO loss, nothing else."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxinterest.train.losses import dr_grpo_loss
+    from jaxinterest.train.objectives import policy_logprobs
+
+    def objective(params, batch, rng, frozen):
+        logp = policy_logprobs(params, batch, model_cfg, max_len)
+        fresh = batch["fresh"].astype(bool)[:, None]
+        old = jnp.where(fresh, jax.lax.stop_gradient(logp), batch["old_logp"])
+        return dr_grpo_loss(logp, old, None, batch["completion_mask"], batch["advantages"],
+                            clip_eps=0.2, beta=0.0, max_len=max_len)  # fmt: skip
+
+    return objective
+
+
+def separate_forward_metrics(policy, batch):
+    """What the removed pi_old forward computed: log-probs [R, T], the mean entropy over the
+    completion tokens (exact over V, float64 here) and |old_logp - sampler| over them."""
+    import jax
+
+    from jaxinterest.train.objectives import completion_log_softmax
+
+    lsm = np.asarray(jax.jit(completion_log_softmax, static_argnums=(2, 3))(
+        policy.params, batch, policy.cfg, N), np.float64)  # fmt: skip
+    mask = batch["completion_mask"].astype(bool)
+    window = mask[:, -N:]
+    logp = np.zeros(mask.shape)
+    picked = np.take_along_axis(lsm, batch["tokens"][:, -N:, None], axis=-1)[..., 0]
+    logp[:, -N:] = np.where(window, picked, 0.0)
+    entropy = -(np.exp(lsm) * lsm).sum(-1)[window].mean()
+    diff = np.abs(logp - batch["sampler_logp"])[mask]
+    return logp, entropy, diff
+
+
+def test_update_metrics_equal_a_separate_forward_and_params_are_unchanged(setup):
+    """The entropy and sampler mismatch that `update` reads off the first epoch's forward equal
+    those of a separate pi_old forward (the code path they replace), and the update's params
+    are bitwise those of the plain objective without per-row outputs.
+
+    Tolerances: the two forwards are different XLA programs (forward alone vs inside
+    value_and_grad), so their log-probs agree only to float32 rounding, measured here (dlogp).
+    By the triangle inequality the mismatch mean and max differ by at most max |dlogp|; the
+    entropy (a float32 sum over V = 8,192 terms of magnitude ~1e-3 each, ~9 in total) is held
+    to 2e-6 relative, about ten float32 ulps of the sum. Two micro-batches, so the per-row
+    outputs also go through the interleaved split and back."""
+    import jax
+
+    from jaxinterest.train.step import make_train_step
+
+    policy, micro_batches = setup[0], 2
+    ro = rollout(setup, key=7)
+    cfg = GRPOConfig(group_size=G, max_new_tokens=N, micro_batches=micro_batches,
+                     optim=OptimConfig(lr=1e-2, warmup_steps=0, total_steps=4))  # fmt: skip
+    optimizer, step = make_update(cfg, policy.cfg)
+    state = create_state(jax.tree.map(np.array, policy.params), optimizer, jax.random.key(0))
+    direct, m = step(
+        state,
+        ro.batch
+        | {"fresh": np.ones(B * G, bool), "old_logp": np.zeros_like(ro.batch["sampler_logp"])},
+    )
+    rows = jax.device_get(m["rows"])
+    logp, entropy, diff = separate_forward_metrics(policy, ro.batch)
+    dlogp = np.abs(rows["logp"] - logp).max()
+    assert dlogp < 1e-5, dlogp  # rows come back in row order, on the same tokens
+    assert np.all(rows["logp"][~ro.batch["completion_mask"].astype(bool)] == 0)
+
+    state = create_state(jax.tree.map(np.array, policy.params), optimizer, jax.random.key(0))
+    state, um = update(state, ro.batch, step, 1)
+    assert um["entropy"] == pytest.approx(entropy, rel=2e-6)
+    assert abs(um["mismatch_mean"] - diff.mean()) <= dlogp + 1e-7
+    assert abs(um["mismatch_max"] - diff.max()) <= dlogp + 1e-7
+    assert 0 < um["mismatch_max"] < 1e-3  # same weights, float32 both sides
+    assert "rows" not in um
+
+    plain = make_train_step(reference_objective(policy.cfg, N), optimizer,
+                            micro_batches=micro_batches,
+                            schedule=make_schedule(cfg.optim))  # fmt: skip
+    ref = create_state(jax.tree.map(np.array, policy.params), optimizer, jax.random.key(0))
+    batch = {k: v for k, v in ro.batch.items() if k != "sampler_logp"}
+    ref, _ = plain(
+        ref,
+        batch
+        | {"fresh": np.ones(B * G, bool), "old_logp": np.zeros_like(batch["tokens"], np.float32)},
+    )
+    same = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)),
+                        state.params, ref.params)  # fmt: skip
+    assert all(jax.tree.leaves(same)), same
+    moved = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)),
+                         direct.params, jax.tree.map(np.array, policy.params))  # fmt: skip
+    assert not all(jax.tree.leaves(moved))
 
 
 def test_first_inner_update_has_ratio_exactly_one(setup):
@@ -145,11 +240,15 @@ def test_first_inner_update_has_ratio_exactly_one(setup):
     optimizer, step = make_update(cfg, policy.cfg)
     fresh = jax.tree.map(np.array, policy.params)
     state = create_state(fresh, optimizer, jax.random.key(0))
-    state, m1 = step(state, ro.batch | {"fresh": np.ones(B * G, bool)})
+    batch = {k: v for k, v in ro.batch.items() if k != "sampler_logp"}
+    unread = np.full(batch["tokens"].shape, np.nan, np.float32)  # fresh rows never read it
+    state, m1 = step(state, batch | {"fresh": np.ones(B * G, bool), "old_logp": unread})
     m1 = jax.device_get(m1)
     assert float(m1["ratio_min"]) == 1.0 and float(m1["ratio_max"]) == 1.0, m1
     assert float(m1["clip_frac"]) == 0.0
-    _, m2 = step(state, ro.batch | {"fresh": np.zeros(B * G, bool)})
+    # epoch 2 reads pi_old = epoch 1's own log-probs (what `update` passes on)
+    old = m1["rows"]["logp"]
+    _, m2 = step(state, batch | {"fresh": np.zeros(B * G, bool), "old_logp": old})
     assert float(m2["ratio_max"]) - float(m2["ratio_min"]) > 1e-3
     # and `update` reports epoch 1 apart
     state = create_state(jax.tree.map(np.array, fresh), optimizer, jax.random.key(0))

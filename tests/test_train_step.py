@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from jaxinterest.models.qwen2 import forward
-from jaxinterest.train.step import split_micro_batches
+from jaxinterest.train.step import make_train_step, split_micro_batches
 from tests import train_helpers as th
 
 
@@ -43,6 +43,28 @@ def test_micro_batches_interleave_rows():
     np.testing.assert_array_equal(mb[1], x[[1, 4]])
     with pytest.raises(ValueError, match="equal micro-batches"):
         split_micro_batches({"x": x}, 4)
+
+
+def test_per_row_outputs_come_back_in_row_order():
+    """aux["rows"] of every micro-batch is gathered back into the batch's own row order (the
+    micro-batches interleave rows), whatever the split, and is not averaged like scalar aux."""
+    import jax.numpy as jnp
+
+    from jaxinterest.train.state import init_state
+
+    def objective(params, batch, rng, frozen):
+        del rng, frozen
+        loss = jnp.mean((batch["x"] @ params["w"]) ** 2)
+        return loss, {"rows": {"id": batch["id"] * 1.0, "xw": batch["x"] @ params["w"]}}
+
+    x = np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32)
+    want_xw = x @ np.ones(3, np.float32)
+    for m in (1, 3):
+        state = init_state({"w": jnp.ones(3)}, th.OPTIMIZER, jax.random.key(0))
+        step = make_train_step(objective, th.OPTIMIZER, micro_batches=m)
+        _, metrics = step(state, {"x": x, "id": np.arange(12)})
+        np.testing.assert_array_equal(np.asarray(metrics["rows"]["id"]), np.arange(12), str(m))
+        np.testing.assert_allclose(np.asarray(metrics["rows"]["xw"]), want_xw, rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["grpo", "sft"])

@@ -1,12 +1,17 @@
 """The Dr.GRPO recipe: its config, the jitted update step, and the inner epochs over a rollout.
 
 One iteration = one rollout batch (`rollout.collect`: B users x G samples, host rewards,
-advantages, pi_old from the trainer's forward) followed by `inner_epochs` updates on it, each
-one call of the jitted, donated `train.step` with the Dr.GRPO objective (`losses.dr_grpo_loss`:
-token or sequence ratio, clip, constant normaliser max_new_tokens, k3 KL when beta > 0). The
-first inner update sees ratio 1 exactly; later ones are off-policy by the earlier updates and
-the clip bounds them. `train.loop.run_grpo` runs iterations with logging, validation and
-checkpoints.
+advantages, the sampler's own log-probs) followed by `inner_epochs` updates on it, each one
+call of the jitted, donated `train.step` with the Dr.GRPO objective (`losses.dr_grpo_loss`:
+token or sequence ratio, clip, constant normaliser max_new_tokens, k3 KL when beta > 0).
+
+pi_old comes from the trainer's own forward, and only one forward is needed for it: the first
+inner update runs at pi_old = the current policy, so it takes pi_old as the stop-gradient of
+the log-probs it differentiates (ratio 1 exactly) and returns them, with each completion
+position's entropy, as per-row outputs. `update` keeps them as pi_old for the later epochs and
+computes the entropy and sampler-mismatch metrics from them (what a separate pi_old forward
+used to feed). Later epochs are off-policy by the earlier updates and the clip bounds them.
+`train.loop.run_grpo` runs iterations with logging, validation and checkpoints.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ class GRPOConfig:
     over the run). Cadence in iterations: eval_every (validation on the held-out last
     validation_days of the training window, greedy answers, `validation.holdout_world`;
     0 = only at the end), checkpoint_every (keep_last latest + the best by validation
-    Recall@10). prompt: left at its default, the policy directory's prompt.json (the prompt SFT
-    trained on) is used instead (`loop.resolve_prompt`). rewards.text_cache_size = 0 keeps a
-    resumed run bit-for-bit (see docs/training.md)."""
+    Recall@10); validation_samples = k > 0 scores k answers per user sampled at the rollout
+    temperature (fixed keys, so a rerun scores the same answers) and averages the metrics,
+    instead of the greedy answer. prompt: left at its default, the policy directory's
+    prompt.json (the prompt SFT trained on) is used instead (`loop.resolve_prompt`).
+    rewards.text_cache_size = 0 keeps a resumed run bit-for-bit (see docs/training.md)."""
 
     world: str = ""
     policy: str = ""
@@ -60,6 +67,7 @@ class GRPOConfig:
     checkpoint_every: int = 10
     keep_last: int = 3
     validation_days: int = 7
+    validation_samples: int = 0
     prompt: PromptConfig = PromptConfig()
     rewards: RewardConfig = RewardConfig(text_cache_size=0)
 
@@ -69,8 +77,8 @@ class GRPOConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.group_size < 2:
             raise ValueError("group_size must be >= 2 (a group of one has advantage 0)")
-        if self.eval_every < 0 or self.checkpoint_every < 0:
-            raise ValueError("eval_every and checkpoint_every must be >= 0")
+        if self.eval_every < 0 or self.checkpoint_every < 0 or self.validation_samples < 0:
+            raise ValueError("eval_every, checkpoint_every and validation_samples must be >= 0")
         if (self.prompts_per_step * self.group_size) % self.micro_batches:
             raise ValueError(
                 f"micro_batches={self.micro_batches} does not divide the "
@@ -98,10 +106,13 @@ def grpo_update_objective(cfg: GRPOConfig, model_cfg, *, advantage_sign: float =
 
     batch["fresh"] [R] bool marks rows whose pi_old IS the current policy (the first inner
     epoch on a rollout batch): there pi_old is the stop-gradient of the very log-probs the loss
-    differentiates, so the ratio is exactly 1 (the rollout's separately jitted recomputation
-    agrees only to float rounding, ~1e-7, because XLA fuses a forward and a forward+backward
-    differently) and the gradient is unchanged (d exp(l - sg(l)) = dl). Later epochs read
-    batch["old_logp"]. advantage_sign: see `make_update`."""
+    differentiates, so the ratio is exactly 1 (a separately jitted recomputation agrees only to
+    float rounding, ~1e-7, because XLA fuses a forward and a forward+backward differently) and
+    the gradient is unchanged (d exp(l - sg(l)) = dl). Later epochs read batch["old_logp"].
+    aux["rows"] (per-row, never differentiated): logp [R, T], the log-probs this forward
+    computed (pi_old for later epochs when the rows are fresh), and entropy_sum [R], the sum
+    over the row's completion tokens of the next-token entropy. advantage_sign: see
+    `make_update`."""
     return _objective(cfg.clip_eps, cfg.beta, cfg.max_new_tokens, cfg.ratio, model_cfg,
                       float(advantage_sign))  # fmt: skip
 
@@ -110,14 +121,14 @@ def _objective(clip_eps, beta, max_len, ratio, model_cfg, advantage_sign):
     import jax.numpy as jnp
 
     from jaxinterest.train.losses import dr_grpo_loss
-    from jaxinterest.train.objectives import policy_logprobs
+    from jaxinterest.train.objectives import completion_logprobs_entropy
 
     def objective(params, batch, rng, frozen):
         del rng, frozen
-        logp = policy_logprobs(params, batch, model_cfg, max_len)
+        logp, entropy = completion_logprobs_entropy(params, batch, model_cfg, max_len)
         fresh = batch["fresh"].astype(bool)[:, None]
         old = jnp.where(fresh, jax.lax.stop_gradient(logp), batch["old_logp"])
-        return dr_grpo_loss(
+        loss, aux = dr_grpo_loss(
             logp,
             old,
             batch.get("ref_logp") if beta > 0 else None,
@@ -128,6 +139,12 @@ def _objective(clip_eps, beta, max_len, ratio, model_cfg, advantage_sign):
             max_len=max_len,
             ratio=ratio,
         )
+        scored = batch["completion_mask"][:, -max_len:].astype(bool)
+        aux["rows"] = {
+            "logp": jax.lax.stop_gradient(logp),
+            "entropy_sum": jnp.sum(jnp.where(scored, entropy, 0.0), axis=1),
+        }
+        return loss, aux
 
     return objective
 
@@ -156,12 +173,28 @@ def update(state, batch: dict, step, inner_epochs: int):
     """`inner_epochs` updates on one rollout batch. Returns (state, metrics): the mean over
     the epochs of every update metric, *_min / *_max as extremes, nonfinite as a count, and
     first-epoch ratio_mean / clip_frac (ratio 1 and clip 0 by construction) kept apart as
-    ratio_first / clip_first."""
+    ratio_first / clip_first.
+
+    batch: the packed rollout (tokens, attention_mask, completion_mask, advantages[, ref_logp],
+    and optionally sampler_logp [R, T], the sampler's own log-probs in the same layout). Any
+    old_logp it carries is not read: pi_old is the first epoch's own forward (module
+    docstring). From that forward come three more metrics: entropy (mean next-token entropy
+    over the completion tokens, exact over V) and, when sampler_logp is given, mismatch_mean /
+    mismatch_max (|log p_sampler - log p_trainer| over the completion tokens: the
+    rollout/trainer disagreement that silently biases GRPO when it grows)."""
+    batch = dict(batch)
+    sampler_logp = batch.pop("sampler_logp", None)
+    # placeholder: fresh rows never read it, later epochs get the first epoch's log-probs
+    batch["old_logp"] = np.zeros(np.shape(batch["tokens"]), np.float32)
     rows = len(batch["advantages"])
-    per_epoch = []
+    per_epoch, first_rows = [], None
     for epoch in range(inner_epochs):
         fresh = np.full(rows, epoch == 0)  # pi_old = the current policy on the first epoch
         state, metrics = step(state, batch | {"fresh": fresh})
+        out_rows = metrics.pop("rows")
+        if epoch == 0:
+            first_rows = out_rows
+            batch["old_logp"] = out_rows["logp"]  # stays on device
         per_epoch.append(metrics)
     per_epoch = jax.device_get(per_epoch)
     out = {}
@@ -179,4 +212,18 @@ def update(state, batch: dict, step, inner_epochs: int):
             out[k] = float(values.mean())
     out["ratio_first"] = float(per_epoch[0]["ratio_mean"])
     out["clip_first"] = float(per_epoch[0]["clip_frac"])
-    return state, out
+    return state, out | policy_metrics(jax.device_get(first_rows), batch, sampler_logp)
+
+
+def policy_metrics(rows: dict, batch: dict, sampler_logp=None) -> dict:
+    """entropy, and mismatch_mean / mismatch_max if sampler_logp is given, from the first
+    epoch's per-row outputs (see `update`), as host floats. Token means over the completion
+    tokens of the whole batch, whatever the micro-batch split."""
+    mask = np.asarray(batch["completion_mask"]).astype(bool)
+    n = int(mask.sum())
+    out = {"entropy": float(np.sum(rows["entropy_sum"], dtype=np.float64) / max(n, 1))}
+    if sampler_logp is not None:
+        diff = np.abs(np.asarray(rows["logp"]) - np.asarray(sampler_logp))[mask]
+        out["mismatch_mean"] = float(diff.mean()) if diff.size else 0.0
+        out["mismatch_max"] = float(diff.max()) if diff.size else 0.0
+    return out

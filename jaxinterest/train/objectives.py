@@ -8,7 +8,8 @@ left-padded, completion right after it):
   GRPO: old_logp [B, T] (pi_old from the trainer's forward), advantages [B], ref_logp [B, T]
         if beta > 0. `train.grpo.make_update` wraps this objective: on the first inner epoch
         it replaces old_logp by the stop-gradient of the update's own log-probs, so that step's
-        ratio is exactly 1 (a separately jitted forward differs by ~1e-7).
+        ratio is exactly 1 (a separately jitted forward differs by ~1e-7), and it returns those
+        log-probs as pi_old for the later epochs: no separate pi_old forward runs.
 
 `rng` is the per-micro-batch key (unused by these objectives); `frozen` is a pytree passed to
 every micro-batch whole and never differentiated (a distillation teacher's params, say).
@@ -62,6 +63,20 @@ def policy_logprobs(params, batch, cfg: Qwen2Config, completion_width: int | Non
     lsm = completion_log_softmax(params, batch, cfg, c)
     picked = gather_logprobs(lsm, batch["tokens"][:, -c:], batch["completion_mask"][:, -c:])
     return jnp.pad(picked, ((0, 0), (batch["tokens"].shape[1] - c, 0)))
+
+
+def completion_logprobs_entropy(params, batch, cfg: Qwen2Config, completion_width: int):
+    """(log-probs [B, T] float32 as `policy_logprobs(..., completion_width)`, entropy [B, C]
+    float32 of the policy's next-token distribution at each of the last C positions, exact over
+    V). One forward gives both: the GRPO update reads its entropy metric here instead of running
+    a second forward. The entropy is under stop_gradient (a metric, never a loss term), so the
+    gradient through the log-probs is that of `policy_logprobs`."""
+    c = completion_width
+    lsm = completion_log_softmax(params, batch, cfg, c)  # [B, C, V]
+    picked = gather_logprobs(lsm, batch["tokens"][:, -c:], batch["completion_mask"][:, -c:])
+    frozen = jax.lax.stop_gradient(lsm)
+    entropy = -jnp.sum(jnp.exp(frozen) * frozen, axis=-1)  # [B, C]
+    return jnp.pad(picked, ((0, 0), (batch["tokens"].shape[1] - c, 0))), entropy
 
 
 def logprob_fn(cfg: Qwen2Config, completion_width: int | None = None):

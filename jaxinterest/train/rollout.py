@@ -3,13 +3,15 @@
     sample (sampler, SamplingParams with num_samples=G) -> decode to text
       -> rewards (host: RewardModel.score on (user, text) pairs) -> Dr.GRPO advantages
       -> pack prompt + completion ([R, P + N], R = B * G rows, prompt-major)
-      -> pi_old log-probs (and entropy) from the trainer's own forward, pi_ref if beta > 0
+      -> the sampler's own log-probs in the same layout, pi_ref if beta > 0
 
-pi_old comes from the trainer's forward (`completion_stats`), never from the sampler; the first
-inner update goes further and uses the stop-gradient of its own log-probs (`grpo.update`), so
-its ratio is exactly 1 whatever the sampler's kernels do. The sampler's own
-raw log-probs are compared with it on every completion token: `mismatch_mean` / `mismatch_max`
-(|d log p|) are the rollout/trainer disagreement that silently biases GRPO when it grows.
+No pi_old forward runs here: pi_old comes from the trainer's forward, never from the sampler,
+and the first inner update's forward is that forward (`grpo.update` takes pi_old as the
+stop-gradient of its own log-probs, so its ratio is exactly 1 whatever the sampler's kernels
+do, and keeps them for later epochs). The sampler's raw log-probs travel in the batch as
+`sampler_logp` so that `grpo.update` can compare them with the trainer's on every completion
+token: `mismatch_mean` / `mismatch_max` (|d log p|) are the rollout/trainer disagreement that
+silently biases GRPO when it grows; the update also reports the policy's entropy.
 """
 
 from __future__ import annotations
@@ -19,31 +21,12 @@ import functools
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxinterest.models.qwen2 import gather_logprobs
 from jaxinterest.rewards.config import SIGNALS
 from jaxinterest.sampling import SamplingParams, generate
 from jaxinterest.train.losses import group_advantages
-from jaxinterest.train.objectives import completion_log_softmax, policy_logprobs
-
-
-def completion_stats(params, batch, cfg, width: int):
-    """(log-probs [B, T] float32 as `policy_logprobs(..., completion_width=width)`, mean entropy
-    [] of the policy's next-token distributions over the completion tokens, exact over V)."""
-    lsm = completion_log_softmax(params, batch, cfg, width)  # [B, C, V]
-    mask = batch["completion_mask"][:, -width:].astype(bool)
-    logp = gather_logprobs(lsm, batch["tokens"][:, -width:], mask)
-    ent = -jnp.sum(jnp.exp(lsm) * lsm, axis=-1)  # [B, C]
-    mean_ent = jnp.sum(jnp.where(mask, ent, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
-    return jnp.pad(logp, ((0, 0), (batch["tokens"].shape[1] - width, 0))), mean_ent
-
-
-@functools.lru_cache(maxsize=8)
-def stats_fn(cfg, width: int):
-    """Jitted `completion_stats` for this model config and completion width."""
-    return jax.jit(functools.partial(completion_stats, cfg=cfg, width=width))
+from jaxinterest.train.objectives import policy_logprobs
 
 
 @functools.lru_cache(maxsize=8)
@@ -54,9 +37,10 @@ def ref_fn(cfg, width: int):
 
 @dataclasses.dataclass(frozen=True)
 class Rollout:
-    """batch: the packed arrays the update step takes (tokens, attention_mask,
-    completion_mask, old_logp, advantages[, ref_logp]); rewards: the `Rewards` of the R rows;
-    texts: the decoded answers; metrics: host floats for the log."""
+    """batch: the packed arrays `grpo.update` takes (tokens, attention_mask, completion_mask,
+    advantages, sampler_logp[, ref_logp]); rewards: the `Rewards` of the R rows; texts: the
+    decoded answers; metrics: host floats for the log (the entropy and sampler-mismatch metrics
+    come from `grpo.update`)."""
 
     batch: dict
     rewards: object
@@ -99,13 +83,12 @@ def collect(
     lap("reward")
     batch = gen.packed(prompts, policy.pad_id, prompt_width)
     batch["advantages"] = adv
-    old_logp, entropy = stats_fn(policy.cfg, width)(policy.params, batch)
-    batch["old_logp"] = np.asarray(old_logp)
+    sampler_logp = np.zeros(batch["tokens"].shape, np.float32)
+    sampler_logp[:, -width:] = np.where(batch["completion_mask"][:, -width:], gen.logprobs_raw, 0)
+    batch["sampler_logp"] = sampler_logp
     if ref_params is not None:
         batch["ref_logp"] = np.asarray(ref_fn(policy.cfg, width)(ref_params, batch))
-    lap("logprobs")
-    mask = batch["completion_mask"][:, -width:]
-    diff = np.abs(batch["old_logp"][:, -width:] - gen.logprobs_raw)[mask]
+    lap("logprobs")  # the reference forward (beta > 0); pi_old needs none (module docstring)
     metrics = {
         "reward_mean": float(np.mean(rewards.total)),
         "reward_std": float(np.std(rewards.total)),
@@ -113,9 +96,6 @@ def collect(
         "valid_share": float(np.mean(rewards.valid)),
         "completion_tokens": float(np.mean(gen.lengths)),
         "finished_share": float(np.mean(gen.finished)),
-        "entropy": float(entropy),
-        "mismatch_mean": float(diff.mean()) if diff.size else 0.0,
-        "mismatch_max": float(diff.max()) if diff.size else 0.0,
         "rollout_tokens_per_s": float(np.sum(gen.lengths) / max(clock["rollout"], 1e-9)),
         **{f"seconds_{k}": v for k, v in clock.items() if k != "t"},
     }

@@ -2,7 +2,10 @@
 
   objective(params, batch, rng, frozen) -> (loss, aux): loss a float32 scalar to minimise,
   aux a dict of float32 scalars; aux["weight"], if present, weighs the micro-batch (e.g. its
-  target-token count) and must not depend on params.
+  target-token count) and must not depend on params. aux["rows"], if present, is a dict of
+  per-row arrays [b, ...] of the micro-batch (e.g. GRPO's log-probs, which the first inner
+  epoch's forward computes anyway and later epochs reuse as pi_old): never differentiated,
+  gathered back into the batch's row order, and returned whole as metrics["rows"].
 
 The step splits the batch into `micro_batches` interleaved slices (rows i, i + M, i + 2M, ...,
 so each device keeps its share of every micro-batch under a batch-sharded layout), accumulates
@@ -46,6 +49,11 @@ def split_micro_batches(batch, micro_batches: int):
     return jax.tree.map(split, batch)
 
 
+def merge_micro_batches(x: jax.Array) -> jax.Array:
+    """[M, B // M, ...] -> [B, ...]: the inverse of `split_micro_batches` for one leaf."""
+    return jnp.swapaxes(x, 0, 1).reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
 def _is_extreme(name: str) -> bool:
     return name.endswith(("_min", "_max"))
 
@@ -55,24 +63,27 @@ def accumulate_gradients(objective: Objective, params, batch, rng, frozen, micro
     module docstring (weight 1 each, and None returned, when the objective gives none). aux
     entries named *_min / *_max take the min / max over micro-batches, the others the weighted
     mean of the micro-batch values: exact for means over rows, an approximation for per-token
-    shares (e.g. GRPO's clip_frac) when micro-batches hold different token counts.
+    shares (e.g. GRPO's clip_frac) when micro-batches hold different token counts. aux["rows"]
+    (per-row outputs, see the module docstring) comes back in the batch's row order.
     rng: the step's key; micro-batch i gets fold_in(rng, i)."""
     grad_fn = jax.value_and_grad(objective, has_aux=True)
 
     def one(mb, i):
         (loss, aux), grads = grad_fn(params, mb, jax.random.fold_in(rng, i), frozen)
+        aux = dict(aux)
+        rows = jax.lax.stop_gradient(aux.pop("rows", {}))
         aux = {k: jnp.asarray(v, jnp.float32) for k, v in aux.items()}
         w = jax.lax.stop_gradient(aux.pop("weight", jnp.float32(1.0)))
         grads = jax.tree.map(lambda g: g.astype(jnp.float32) * w, grads)
         sums = {k: v * w for k, v in aux.items() if not _is_extreme(k)}
         extremes = {k: v for k, v in aux.items() if _is_extreme(k)}
-        return (loss.astype(jnp.float32) * w, grads, sums, w), extremes
+        return (loss.astype(jnp.float32) * w, grads, sums, w), extremes, rows
 
     mbs = batch if micro_batches == 1 else split_micro_batches(batch, micro_batches)
     first = batch if micro_batches == 1 else jax.tree.map(lambda x: x[0], mbs)
     weighted = "weight" in jax.eval_shape(objective, params, first, rng, frozen)[1]
     if micro_batches == 1:
-        (loss, grads, aux, w), extremes = one(batch, 0)
+        (loss, grads, aux, w), extremes, rows = one(batch, 0)
     else:
         shapes = jax.eval_shape(one, first, 0)
         init = (
@@ -84,18 +95,21 @@ def accumulate_gradients(objective: Objective, params, batch, rng, frozen, micro
         )
 
         def body(acc, xs):
-            sums, extremes = one(*xs)
+            sums, extremes, rows = one(*xs)
             reduce = {k: jnp.minimum if k.endswith("_min") else jnp.maximum for k in extremes}
             extremes = {k: reduce[k](acc[1][k], v) for k, v in extremes.items()}
-            return (jax.tree.map(jnp.add, acc[0], sums), extremes), None
+            return (jax.tree.map(jnp.add, acc[0], sums), extremes), rows
 
-        ((loss, grads, aux, w), extremes), _ = jax.lax.scan(
+        ((loss, grads, aux, w), extremes), rows = jax.lax.scan(
             body, init, (mbs, jnp.arange(micro_batches))
         )
+        rows = jax.tree.map(merge_micro_batches, rows)
     # A batch without any weight (no target tokens) gives zero loss and zero gradient.
     inv = jnp.where(w > 0, 1.0 / jnp.where(w > 0, w, 1.0), 0.0)
     scale = lambda x: x * inv  # noqa: E731
     aux = {k: scale(v) for k, v in aux.items()} | extremes
+    if rows:
+        aux["rows"] = rows
     return scale(loss), jax.tree.map(scale, grads), aux, (w if weighted else None)
 
 
@@ -112,7 +126,7 @@ def train_step_fn(
     nonfinite (1 if this update was skipped), skipped (running total), weight (sum of
     micro-batch weights, when the objective gives them), lr (if `schedule` is given; the rate
     this update used), and the objective's aux (combined over micro-batches as in
-    `accumulate_gradients`).
+    `accumulate_gradients`; its per-row outputs, if any, under "rows").
     """
     if micro_batches < 1:
         raise ValueError(f"micro_batches must be >= 1, got {micro_batches}")
