@@ -14,7 +14,9 @@ the JSON reports how many XLA compilations each did during the timed rounds (0 w
 shape of the load is in the warmed buckets), the load average at the start and the end, and
 the achieved model FLOP rate (2 x matmul params x prompt and generated tokens per second) as a
 fraction of this machine's float32 jnp matmul rate ([1024]^3, measured in the same run with
-every server paused).
+every server paused). On a machine shared with other jobs a server's wall time is its CPU work
+divided by the share of the cores it gets, so each server's CPU seconds per user (its process
+group's user + system time over the round) and the cores it used on average are reported too.
 
   python bench/serve.py [--preset tiny-5m] [--requests 128] [--concurrency 32]
       [--vllm-python /work/vllm-venv/bin/python] [--repeats 3] [--max-batch-rows 32]
@@ -54,6 +56,23 @@ def matmul_gflops(n: int = 1024, seconds: float = 2.0) -> float:
         f(a, a).block_until_ready()
         best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
     return best
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group `pgid` (a server and
+    its children: vLLM runs its engine in a child process), from /proc."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state: pgrp is the 5th stat field
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def bodies(model: str, n: int, lo: int, hi: int, max_tokens: int, vocab: int, seeded=True):
@@ -110,7 +129,7 @@ def load(url, jobs, concurrency) -> dict:
 
 
 def median_of(runs: list[dict]) -> dict:
-    keys = ("users_per_s", "p50_s", "p99_s")
+    keys = ("users_per_s", "p50_s", "p99_s", "cpu_s_per_user", "cores_used")
     out = {k: round(statistics.median(r[k] for r in runs), 4) for k in keys}
     out["users_per_s_runs"] = [round(r["users_per_s"], 2) for r in runs]
     out["generated_tokens"] = runs[-1]["generated_tokens"]
@@ -186,8 +205,12 @@ def main() -> None:
             else:
                 o.pause()
         t0 = time.perf_counter()
+        cpu0 = group_cpu_seconds(srv.proc.pid)
         try:
             out = load(srv.url, jobs[k], args.concurrency)
+            cpu = group_cpu_seconds(srv.proc.pid) - cpu0
+            out["cpu_s_per_user"] = cpu / args.requests
+            out["cores_used"] = cpu / out["wall_s"]
         except httpx.HTTPError as err:
             tail = "".join(srv.lines[-30:])
             failed[k] = {
