@@ -4,6 +4,7 @@ the policy directory records its prompt, and a rerun skips the finished stages."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -84,3 +85,32 @@ def test_weak_label_targets_never_need_the_oracle(world_pair):
     assert got[0] == got[1] and len(got[0]) > 20
     for _, queries, target in got[0]:
         assert 1 <= len(queries) <= PROMPT.n_queries and target[-1] == policy.eos_id
+
+
+def test_history_corpus_is_the_training_users_prompts(world_pair):
+    """The "histories" pretraining corpus: one row per training user and history cut, each the
+    exact prompt the pipeline renders for that user at that cut (so it shows only cleaned,
+    training-window behaviours), the same with and without oracle/; lm_chunks joins text
+    tokens and these rows with EOS between them."""
+    from jaxinterest.data.columns import column
+    from jaxinterest.train.queries import user_prompts
+    from jaxinterest.train.validation import DAY, cut_events
+
+    policy = load_policy("preset:tiny-1m")
+    full, blind = (load_world(p, parts=("news", "events", "users")) for p in world_pair)
+    got = ex.history_ids(full, policy.tokenizer, PROMPT, cut_days=(0, 6))
+    assert got == ex.history_ids(blind, policy.tokenizer, PROMPT, cut_days=(0, 6))
+    users, splits = column(full.users, "user_id"), column(full.users, "split")
+    present = set(column(full.events, "user_id"))
+    train = [u for u, s in zip(users, splits, strict=True) if s == "train" and u in present]
+    end = int(full.meta["train_end"])
+    earlier = dataclasses.replace(full, events=cut_events(full.events, end - 6 * DAY))
+    alive = set(column(earlier.events, "user_id"))
+    want = user_prompts(full, train, policy.tokenizer, PROMPT) + user_prompts(
+        earlier, [u for u in train if u in alive], policy.tokenizer, PROMPT
+    )
+    assert got == want and len(want) > len(train)
+    rows = ex.lm_chunks(["a b"], policy.tokenizer, 16, eos_id=7, extra_ids=got[:2])
+    flat = rows.reshape(-1).tolist()
+    head = [*policy.tokenizer("a b", add_special_tokens=False)["input_ids"], 7, *got[0], 7]
+    assert flat[: len(head)] == head[: len(flat)]

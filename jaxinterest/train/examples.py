@@ -2,6 +2,9 @@
 
 - `lm_corpus`: the training-window articles (title and abstract; never a test-week article),
   the world's text the tiny models learn their words from.
+- `history_ids`: the training users' rendered prompts (their cleaned behaviour lists) at several
+  history cuts, as token ids: text in which a user's phrases recur, so next-token prediction on
+  it rewards copying from earlier in the context, the skill the query lists need.
 - `lm_chunks`: those texts tokenized, joined with <|endoftext|> and cut into [N, L] rows.
 - `instruction_examples`: per training user and per history cut (the full training window, and
   the same user as they were `d` days earlier, so that 270 tiny-world users give several
@@ -47,10 +50,29 @@ def lm_corpus(world) -> list[str]:
     ]
 
 
-def lm_chunks(texts, tokenizer, seq_len: int, eos_id: int) -> np.ndarray:
-    """int32 [N, seq_len]: the texts' tokens, each followed by eos_id, concatenated and cut
-    (the last partial row dropped). Raises ValueError when there is not one full row."""
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+def history_ids(world, tokenizer, prompt_cfg: PromptConfig, *, clean_fn=None, cut_days=(0,),
+                split: str = "train") -> list[list[int]]:  # fmt: skip
+    """Token ids of the `split` users' prompts at each history cut (`cut_events`), rendered as
+    the Grain pipeline renders them: the same cleaned, shown behaviours the policy reads (never
+    test clicks, never oracle/)."""
+    users = _split_users(world, split)
+    end = int(world.meta["train_end"])
+    out = []
+    for d in cut_days:
+        w = world if d == 0 else dataclasses.replace(
+            world, events=cut_events(world.events, end - d * DAY))  # fmt: skip
+        present = set(column(w.events, "user_id"))
+        out.extend(user_prompts(w, [u for u in users if u in present], tokenizer, prompt_cfg,
+                                clean_fn))  # fmt: skip
+    return out
+
+
+def lm_chunks(texts, tokenizer, seq_len: int, eos_id: int, *, extra_ids=()) -> np.ndarray:
+    """int32 [N, seq_len]: the texts' tokens, then the pre-tokenized `extra_ids` rows, each
+    followed by eos_id, concatenated and cut (the last partial row dropped). Raises ValueError
+    when there is not one full row."""
+    texts = list(texts)
+    ids = [*(tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []), *extra_ids]
     flat = np.fromiter((t for row in ids for t in (*row, eos_id)), np.int32)
     n = len(flat) // seq_len
     if n == 0:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
+from typing import Literal
 
 import jax
 import numpy as np
@@ -61,7 +62,10 @@ class SFTConfig:
     policy: `load_policy` spec to start from; cut_days: history cuts of the instruction
     examples (days before the end of the training window); seq_len: pretraining row length;
     max_new_tokens: the answer budget (longer targets are dropped and counted);
-    validation_days: the held-out last days of the training window (`holdout_world`)."""
+    validation_days: the held-out last days of the training window (`holdout_world`);
+    pretrain_corpus: what pretraining reads: "articles" (training-window titles and abstracts),
+    "histories" (the training users' rendered prompts at every `history_cut_days` cut, where a
+    user's phrases recur, so that the model learns to copy from its context) or "both"."""
 
     world: str = ""
     out: str = "runs/sft"
@@ -72,6 +76,8 @@ class SFTConfig:
     max_new_tokens: int = 48
     cut_days: tuple[int, ...] = (0, 4, 8, 12)
     validation_days: int = 7
+    pretrain_corpus: Literal["articles", "histories", "both"] = "articles"
+    history_cut_days: tuple[int, ...] = (0, 2, 4, 6, 8, 10, 12, 14, 16, 18)
     prompt: PromptConfig = PromptConfig(max_prompt_tokens=320, system_prompt=TINY_SYSTEM_PROMPT)
     labels: LabelConfig = LabelConfig()
     pretrain: StageConfig = StageConfig(steps=100, lr=3e-3)
@@ -189,8 +195,15 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict:
         else:
             policy = load_policy(cfg.policy, seed=cfg.seed, cache_dir=out)
             if cfg.pretrain.steps > 0:
-                texts = ex.lm_corpus(world)
-                chunks = ex.lm_chunks(texts, policy.tokenizer, cfg.seq_len, policy.pad_id)
+                texts = ex.lm_corpus(world) if cfg.pretrain_corpus != "histories" else []
+                extra = []
+                if cfg.pretrain_corpus != "articles":
+                    extra = ex.history_ids(
+                        world, policy.tokenizer, cfg.prompt, clean_fn=clean_fn,
+                        cut_days=cfg.history_cut_days,
+                    )  # fmt: skip
+                chunks = ex.lm_chunks(texts, policy.tokenizer, cfg.seq_len, policy.pad_id,
+                                      extra_ids=extra)  # fmt: skip
                 info["pretrain_rows"] = len(chunks)
                 params = fit(policy.params, sft_objective(policy.cfg),
                              lm_batches(chunks, cfg.pretrain.batch_size, cfg.seed),
