@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 
 from jaxinterest.train.grpo import GRPOConfig, make_update, update
 from jaxinterest.train.rollout import collect
@@ -40,7 +41,10 @@ def rollout_key(rng: jax.Array, iteration: int) -> jax.Array:
 
 
 class Validator:
-    """Greedy answers of validation users on the held-out window -> val_* metrics."""
+    """Answers of validation users on the held-out window -> val_* metrics: the greedy answer,
+    or (cfg.validation_samples = k > 0) the mean over k answers sampled at the rollout
+    temperature with fixed keys. Sampled validation reads the distribution GRPO trains, which a
+    small policy's greedy answer (often one query repeated) does not show."""
 
     def __init__(self, cfg: GRPOConfig, world, clean_fn):
         from jaxinterest.eval import EvalConfig
@@ -55,13 +59,21 @@ class Validator:
     def __call__(self, policy) -> dict:
         from jaxinterest.train.queries import evaluate_policy
 
-        rep, _ = evaluate_policy(
-            policy, self.world, self.cfg.prompt, self.eval_cfg, index=self.index,
-            clean_fn=self.clean_fn, max_new_tokens=self.cfg.max_new_tokens,
-        )  # fmt: skip
-        out = {f"val_{m}": rep["all"][m] for m in ("recall@10", "ndcg@10", "mrr")}
-        out["val_valid_share"] = rep["answers"]["valid_share"]
-        return out
+        k = self.cfg.validation_samples
+        draws = [{"temperature": 0.0}] if k == 0 else [
+            {"temperature": self.cfg.temperature, "seed": self.cfg.seed + 1_000_003 * (i + 1)}
+            for i in range(k)
+        ]  # fmt: skip
+        rows = []
+        for kw in draws:
+            rep, _ = evaluate_policy(
+                policy, self.world, self.cfg.prompt, self.eval_cfg, index=self.index,
+                clean_fn=self.clean_fn, max_new_tokens=self.cfg.max_new_tokens, **kw,
+            )  # fmt: skip
+            row = {f"val_{m}": rep["all"][m] for m in ("recall@10", "ndcg@10", "mrr")}
+            row["val_valid_share"] = rep["answers"]["valid_share"]
+            rows.append(row)
+        return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
 
 
 def _check_resume(cfg: GRPOConfig, saved: dict) -> None:
