@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from jaxinterest.train.quickstart import QuickstartConfig
-from jaxinterest.train.quickstart_distill import STEPS, distill_config
+from jaxinterest.train.quickstart_distill import distill_config
 
 
 def test_distill_stage_config(tmp_path):
@@ -22,7 +22,7 @@ def test_distill_stage_config(tmp_path):
     assert (d.method, d.estimator, d.steps, d.optim.total_steps) == (
         "on_policy",
         "exact",
-        STEPS,
-        STEPS,
+        cfg.distill_steps,
+        cfg.distill_steps,
     )
     assert not d.validate

@@ -2,7 +2,7 @@
 schema and table, stage-by-stage resume, the stage hook and a config mismatch refused.
 
 Slow: even cut, it is the whole pipeline (world, n-gram cleaning, SFT, GRPO with the real
-rewards, test-week evaluation of four rows): about 180 CPU seconds."""
+rewards, distillation, test-week evaluation of five rows): about 180 CPU seconds."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ CUT = [
     "world_seed=4", "sft.pretrain.steps=2", "sft.pretrain.batch_size=4",
     "sft.instruct.steps=2", "sft.instruct.batch_size=4",
     "sft.cut_days=[0]", "grpo.steps=2", "grpo.prompts_per_step=2", "grpo.group_size=2",
-    "grpo.max_new_tokens=8", "grpo.eval_every=0", "grpo.checkpoint_every=1",
+    "grpo.max_new_tokens=8", "grpo.eval_every=0", "grpo.checkpoint_every=1", "distill_steps=2",
 ]  # fmt: skip
-ROWS = ["popularity", "own searches", "SFT policy", "GRPO policy"]
+ROWS = ["popularity", "own searches", "SFT policy", "GRPO policy", "distilled student"]
 METRICS = {"recall@10", "ndcg@10", "mrr"}
 pytestmark = pytest.mark.slow
 

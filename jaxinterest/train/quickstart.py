@@ -8,6 +8,8 @@ Run directory (`QuickstartConfig.out`):
                      better (docs/cleaning.md) but its fine-tuning alone would exceed the budget
   sft/               `jaxinterest sft`: pretraining + weak-label instruction tuning (+ report)
   grpo/              `jaxinterest grpo` from sft/policy (metrics, checkpoints, policy/, best/)
+  distill/           `jaxinterest distill`: the GRPO policy distilled on-policy into the SFT
+                     policy (train/quickstart_distill.py)
   evaluation.json    test week, all and cold users: popularity, own searches and every
                      stage's policy (R@10, N@10, MRR); table.md is the same as a table
   stages.json        per finished stage: its result (e.g. the policy it wrote), wall and CPU
@@ -33,6 +35,7 @@ from pathlib import Path
 from jaxinterest.data.prompts import PromptConfig
 from jaxinterest.train.grpo import GRPOConfig
 from jaxinterest.train.optim import OptimConfig
+from jaxinterest.train.quickstart_distill import stage_distill
 from jaxinterest.train.sft import TINY_SYSTEM_PROMPT, SFTConfig, StageConfig
 
 PROMPT = PromptConfig(max_prompt_tokens=320, system_prompt=TINY_SYSTEM_PROMPT)
@@ -42,7 +45,8 @@ MAX_NEW_TOKENS = 48
 @dataclasses.dataclass(frozen=True)
 class QuickstartConfig:
     """out: run directory; world_preset / world_seed: the world generated into out/world;
-    clean: train and apply the n-gram noise classifier (False: raw behaviours). sft and grpo:
+    clean: train and apply the n-gram noise classifier (False: raw behaviours); distill_steps:
+    on-policy distillation updates of the GRPO policy into the SFT policy. sft and grpo:
     the two recipes; their world, out, keep_file and policy fields are filled in by the
     pipeline, and grpo uses sft's prompt (the one the policy was tuned on)."""
 
@@ -58,6 +62,7 @@ class QuickstartConfig:
         pretrain=StageConfig(steps=30, batch_size=16, lr=3e-3, warmup_steps=5),
         instruct=StageConfig(steps=80, batch_size=16, lr=3e-3, warmup_steps=10),
     )
+    distill_steps: int = 6
     grpo: GRPOConfig = GRPOConfig(
         steps=12,
         prompts_per_step=8,
@@ -204,6 +209,7 @@ STAGES: list[Stage] = [
     Stage("clean", stage_clean),
     Stage("sft", stage_sft),
     Stage("grpo", stage_grpo),
+    Stage("distill", stage_distill),
     Stage("evaluate", stage_evaluate),
 ]
 

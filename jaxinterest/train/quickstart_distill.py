@@ -2,9 +2,8 @@
 policy (student), a few steps of `train.distill_run.run_distill`, so the table gains a
 "distilled student" row beside the teacher's.
 
-Register it with `quickstart.add_stage(quickstart.Stage("distill", stage_distill))` (before
-"evaluate", the default). The tiny family has no preset smaller than the quickstart's tiny-1m,
-so here the student has the teacher's size and starts from the SFT policy the teacher started
+`quickstart.STAGES` runs it after "grpo" (`QuickstartConfig.distill_steps` updates). The
+student has the teacher's size (tiny-1m) and starts from the SFT policy the teacher started
 from: the stage shows the pipeline end to end, not the size ratio (bench/serve_ratio.py and
 docs/distillation.md do that). No validation inside the stage: the "evaluate" stage scores every
 policy on the test week.
@@ -17,19 +16,18 @@ from pathlib import Path
 from jaxinterest.train.distill_run import DistillConfig
 from jaxinterest.train.optim import OptimConfig
 
-STEPS = 6
-
 
 def distill_config(ctx) -> DistillConfig:
     """The stage's config from the quickstart context (teacher: the GRPO stage's policy;
     student: the SFT stage's; prompt, answer length and keep file: the SFT stage's)."""
-    sft = ctx.cfg.sft
+    sft, steps = ctx.cfg.sft, ctx.cfg.distill_steps
     return DistillConfig(
         world=ctx.world, out=str(Path(ctx.out) / "distill"), keep_file=ctx.keep_file,
         teacher=ctx.results["grpo"]["policy"], student=ctx.results["sft"]["policy"],
-        method="on_policy", estimator="exact", steps=STEPS, batch_size=8, samples=2,
+        method="on_policy", estimator="exact", steps=steps, batch_size=8, samples=2,
         max_new_tokens=sft.max_new_tokens, prompt=sft.prompt, validate=False,
-        optim=OptimConfig(lr=1e-3, warmup_steps=1, total_steps=STEPS), checkpoint_every=3,
+        optim=OptimConfig(lr=1e-3, warmup_steps=min(1, steps - 1), total_steps=steps),
+        checkpoint_every=3,
         log_every=1, seed=sft.seed,
     )  # fmt: skip
 
