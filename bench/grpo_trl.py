@@ -31,15 +31,18 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
     from trl import GRPOConfig, GRPOTrainer
 
     stamps: list[list[float]] = []  # [step begin, step end]
+    cpu: list[list[float]] = []  # the same in process CPU seconds (all threads)
     gen_s: list[float] = []
     reward_s: list[float] = []
 
     class Clock(transformers.TrainerCallback):
         def on_step_begin(self, *a, **k):
             stamps.append([time.perf_counter(), 0.0])
+            cpu.append([time.process_time(), 0.0])
 
         def on_step_end(self, *a, **k):
             stamps[-1][1] = time.perf_counter()
+            cpu[-1][1] = time.process_time()
 
     class Timed(GRPOTrainer):
         def _generate_and_score_completions(self, inputs):
@@ -79,6 +82,7 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
         )
     steps = np.array([end - start for start, end in stamps]).reshape(iterations, inner_epochs)
     total = steps.sum(axis=1)
+    cpu_total = np.array([end - start for start, end in cpu]).reshape(iterations, -1).sum(axis=1)
     rollout = np.array(gen_s) - np.array(reward_s)
     update = total - np.array(gen_s)
     return {
@@ -92,6 +96,7 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
             "update": round(float(np.median(update[1:])), 3),
         },
         "iteration_seconds_each": [round(float(x), 2) for x in total],
+        "iteration_cpu_seconds": round(float(np.median(cpu_total[1:])), 3),
         "first_iteration_seconds": round(float(total[0]), 2),
         "iterations_timed": repeat,
     }
