@@ -9,7 +9,9 @@ sees every training user prepares them all once before its first iteration. One 
 everything new in the batch (new users' behaviour texts and the distinct queries not in the LRU
 text cache) in one `embed` call and retrieves for all distinct queries in one index search.
 Click texts are news titles, so their embeddings come from the index's article matrix instead of
-the encoder.
+the encoder. A text's vector is the same bits whichever call embeds it (embed.py), so the reward
+of a (user, completion) pair is a pure function of the pair: the caches, `prepare`, the other
+pairs of the batch and the process change only the time it takes (tests/test_train_reproducible).
 
 Reads news, events and users only: never test_clicks.parquet, never oracle/.
 """
