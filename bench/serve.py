@@ -132,6 +132,7 @@ def median_of(runs: list[dict]) -> dict:
     keys = ("users_per_s", "p50_s", "p99_s", "cpu_s_per_user", "cores_used")
     out = {k: round(statistics.median(r[k] for r in runs), 4) for k in keys}
     out["users_per_s_runs"] = [round(r["users_per_s"], 2) for r in runs]
+    out["cores_used_runs"] = [round(r["cores_used"], 2) for r in runs]
     out["generated_tokens"] = runs[-1]["generated_tokens"]
     out["errors"] = sum(r["errors"] for r in runs)
     return out
