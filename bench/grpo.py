@@ -1,16 +1,19 @@
 """GRPO training speed. Prints one JSON object.
 
-Part 1: model FLOP/s of the jitted Dr.GRPO update step (policy forward + backward over
-[prompt + completion], loss, AdamW) against the machine's own float32 jnp matmul rate measured
-in the same run (MFU). Model FLOPs per step (PaLM appendix B convention, full T x T attention):
+Part 1: model FLOP/s of the jitted Dr.GRPO update step that `jaxinterest grpo` runs
+(`grpo.make_update`: policy forward + backward over [prompt + completion], loss, AdamW; the LM
+head only over the C completion positions, the only ones a GRPO loss reads) against the
+machine's own float32 jnp matmul rate measured in the same run (MFU). Model FLOPs per step
+(PaLM appendix B convention, full T x T attention), counting only the work the step needs:
 
-  tokens * (6 * N + 12 * L * n_heads * head_dim * T)
+  rows * T * (6 * N_body + 12 * L * n_heads * head_dim * T) + rows * C * 6 * N_head
 
-N = the parameters that enter matmuls (the tied embedding counted once, as the LM head; norm
-scales and biases left out), tokens = rows * T, T = prompt + completion length. The anchor is
-the best rate of jnp.matmul over the step's own GEMM shapes ([tokens, D] x [D, F] and
-[tokens, D] x [D, V]) and a square 1024^3, so the fraction is against what this machine's
-matmul reaches at its best.
+N_body = the decoder's matmul parameters (attention and MLP kernels; norm scales and biases
+left out), N_head = V * D (the tied embedding counted once, as the LM head), T = prompt +
+completion length. A head over all T positions would count rows * T * 6 * N_head, work no
+GRPO loss needs; it is not counted. The anchor is the best rate of jnp.matmul over the step's
+own GEMM shapes ([tokens, D] x [D, F] and [rows * C, D] x [D, V]) and a square 1024^3, so the
+fraction is against what this machine's matmul reaches at its best.
 
 Part 2: seconds per full GRPO iteration (`--rows` prompts x G samples, `--completion` new
 tokens) split into rollout / reward / logprobs / update, for each `--presets` model, beside TRL's
@@ -19,10 +22,11 @@ prompts (the last `--prompt` tokens of real tiny-world prompts, cut where TRL's 
 of their text gives the same ids), the same reward function (our `RewardModel`, called from a
 TRL reward function), the same G, max new tokens, sampling (temperature 1, no top-p / top-k),
 clip and inner epochs (TRL's num_iterations). Ours is `train.rollout.collect` + `train.grpo.
-update`, the code `jaxinterest grpo` runs; "logprobs" is its pi_old + entropy forward (the
-rollout/trainer mismatch check), which TRL skips at num_iterations = 1. Every user's reward
-state is prepared before either side is timed. The update phase's fraction of the machine's
-matmul rate (part 1's FLOP formula, same run) is printed for both.
+update`, the code `jaxinterest grpo` runs; "logprobs" is its reference forward (beta > 0 only;
+pi_old, the entropy and the sampler-mismatch check come from the update's own forward). Every
+user's reward state is prepared before either side is timed. The update phase's fraction of
+the machine's matmul rate (part 1's FLOP formula, same run; TRL's trainer also runs its head
+over the completion positions only, `logits_to_keep`) is printed for both.
 
   python bench/grpo.py [--part 1] [--preset tiny-21m] [--rows 16] [--prompt 120]
                        [--completion 48] [--micro-batches 2] [--repeat 5]
@@ -47,19 +51,17 @@ import numpy as np  # noqa: E402
 from bench.common import emit, machine, matmul_params, timeit  # noqa: E402
 from jaxinterest.models.qwen2 import Qwen2Config, get_preset, init_params  # noqa: E402
 from jaxinterest.sampling import pack  # noqa: E402
-from jaxinterest.train import (  # noqa: E402
-    OptimConfig,
-    create_state,
-    grpo_objective,
-    logprob_fn,
-    make_optimizer,
-    make_train_step,
-)
+from jaxinterest.train import OptimConfig, create_state, logprob_fn  # noqa: E402
 
 
-def step_flops(cfg: Qwen2Config, rows: int, seq: int) -> float:
-    per_token = 6 * matmul_params(cfg) + 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq
-    return float(rows * seq * per_token)
+def step_flops(cfg: Qwen2Config, rows: int, seq: int, head_positions: int | None = None) -> float:
+    """Model FLOPs of one forward + backward (module docstring); head_positions = C, the
+    positions per row the LM head runs on (None: all seq)."""
+    head = cfg.vocab_size * cfg.hidden_size
+    body = matmul_params(cfg) - head
+    attn = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq
+    c = seq if head_positions is None else head_positions
+    return float(rows * seq * (6 * body + attn) + rows * c * 6 * head)
 
 
 def matmul_timers(shapes) -> dict:
@@ -85,51 +87,63 @@ def grpo_batch(cfg: Qwen2Config, params, rows: int, prompt: int, completion: int
 
 
 def part1(args) -> dict:
+    from jaxinterest.train.grpo import GRPOConfig, make_update
+
     cfg = get_preset(args.preset)
-    seq = args.prompt + args.completion
+    seq, width = args.prompt + args.completion, args.completion
     params = init_params(cfg, jax.random.key(0))
-    optim = OptimConfig(lr=1e-6, warmup_steps=0, total_steps=1000)
-    optimizer = make_optimizer(optim)
-    objective = grpo_objective(cfg, clip_eps=0.2, beta=0.0, max_len=args.completion)
-    step = make_train_step(objective, optimizer, micro_batches=args.micro_batches)
-    batch = grpo_batch(cfg, params, args.rows, args.prompt, args.completion)
+    if args.rows % 2:
+        raise ValueError(f"--rows {args.rows}: part 1 needs an even row count (groups of 2)")
+    gcfg = GRPOConfig(
+        world="-", policy="-", prompts_per_step=args.rows // 2, group_size=2,
+        max_new_tokens=width, inner_epochs=1, micro_batches=args.micro_batches,
+        optim=OptimConfig(lr=1e-6, warmup_steps=0, total_steps=1000),
+    )  # fmt: skip
+    optimizer, step = make_update(gcfg, cfg)
+    batch = grpo_batch(cfg, params, args.rows, args.prompt, width)
+    batch["fresh"] = jnp.ones(args.rows, bool)  # the first inner epoch, as `grpo.update` runs it
     state = create_state(params, optimizer, jax.random.key(1))
 
     t0 = time.perf_counter()
     state, metrics = step(state, batch)
     jax.block_until_ready(metrics)
     compile_s = time.perf_counter() - t0
-    logp = logprob_fn(cfg)
+    logp = logprob_fn(cfg, completion_width=width)
     jax.block_until_ready(logp(state.params, batch))
 
     tokens = args.rows * seq
-    flops = step_flops(cfg, args.rows, seq)
+    flops = step_flops(cfg, args.rows, seq, width)
     mm = matmul_timers(
         [
             (tokens // args.micro_batches, cfg.hidden_size, cfg.intermediate_size),
-            (tokens // args.micro_batches, cfg.hidden_size, cfg.vocab_size),
+            (args.rows * width // args.micro_batches, cfg.hidden_size, cfg.vocab_size),
             (1024, 1024, 1024),
         ]
     )
     # Rounds interleave the step, the forward and the anchor matmuls so that load from other
     # processes hits all of them alike; each round gives its own fractions, and the medians
     # are reported.
+    # CPU seconds (all threads of this process) are recorded beside wall seconds: on a shared
+    # machine the wall time of a 10-40 s step and of a 0.1 s matmul see different shares of the
+    # CPU, while CPU time counts only the work done (mfu_cpu_time: both sides in CPU seconds).
     rounds = []
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         state, metrics = step(state, batch)
         jax.block_until_ready(metrics)
-        step_s = time.perf_counter() - t0
+        step_s, step_cpu = time.perf_counter() - t0, time.process_time() - c0
         t0 = time.perf_counter()
         jax.block_until_ready(logp(state.params, batch))
         fwd_s = time.perf_counter() - t0
         rates = {name: f / timeit(call, warmup=0, repeat=3) / 1e9 for name, (f, call) in mm.items()}
-        rounds.append((step_s, fwd_s, rates))
+        cpu_rates = {name: f / cpu_timeit(call) / 1e9 for name, (f, call) in mm.items()}
+        rounds.append((step_s, fwd_s, rates, step_cpu, cpu_rates))
     step_s = float(np.median([r[0] for r in rounds]))
     fwd_s = float(np.median([r[1] for r in rounds]))
     peak = [max(r[2].values()) for r in rounds]
     mfu = [flops / r[0] / 1e9 / p for r, p in zip(rounds, peak, strict=True)]
     fwd_mfu = [flops / 3 / r[1] / 1e9 / p for r, p in zip(rounds, peak, strict=True)]
+    cpu_mfu = [flops / r[3] / 1e9 / max(r[4].values()) for r in rounds]
     return {
         "preset": args.preset,
         "params": cfg.num_params,
@@ -137,8 +151,10 @@ def part1(args) -> dict:
         "rows": args.rows,
         "seq": seq,
         "micro_batches": args.micro_batches,
-        "flops_formula": "rows*T*(6*N_matmul + 12*L*n_heads*head_dim*T)",
+        "completion_width": width,
+        "flops_formula": "rows*T*(6*N_body + 12*L*n_heads*head_dim*T) + rows*C*6*N_head",
         "step_gflop": round(flops / 1e9, 2),
+        "step_gflop_head_on_all_positions": round(step_flops(cfg, args.rows, seq) / 1e9, 2),
         "step_seconds": round(step_s, 4),
         "compile_seconds": round(compile_s, 2),
         "tokens_per_s": round(tokens / step_s, 1),
@@ -146,10 +162,24 @@ def part1(args) -> dict:
         "matmul_gflops": {k: round(float(np.median([r[2][k] for r in rounds])), 2) for k in mm},
         "mfu": round(float(np.median(mfu)), 3),
         "mfu_rounds": [round(x, 3) for x in mfu],
+        "step_cpu_seconds": round(float(np.median([r[3] for r in rounds])), 3),
+        "mfu_cpu_time": round(float(np.median(cpu_mfu)), 3),
+        "mfu_cpu_time_rounds": [round(x, 3) for x in cpu_mfu],
+        "load_average": os.getloadavg(),
         "forward_seconds": round(fwd_s, 4),
         "forward_mfu": round(float(np.median(fwd_mfu)), 3),
         "nonfinite_steps": int(metrics["skipped"]),
     }
+
+
+def cpu_timeit(call, repeat: int = 3) -> float:
+    """Median process CPU seconds (all threads) of a blocking call."""
+    times = []
+    for _ in range(repeat):
+        c0 = time.process_time()
+        call()
+        times.append(time.process_time() - c0)
+    return float(np.median(times))
 
 
 def world_prompts(args, tokenizer, workdir: str):
@@ -203,8 +233,9 @@ def ours_iterations(args, preset: str, params, tokenizer, users, prompts, reward
     state = create_state(params, optimizer, jax.random.key(1))
     sampling = gcfg.sampling(policy.stop_ids)
     phases = {"rollout": [], "reward": [], "logprobs": [], "update": []}
-    lengths = []
+    lengths, cpu = [], []
     for i in range(args.repeat + 1):
+        c0 = time.process_time()
         ro = collect(policy.with_params(state.params), prompts, users, sampling, reward_model,
                      key=jax.random.key(100 + i), prompt_width=args.prompt)  # fmt: skip
         t0 = time.perf_counter()
@@ -213,12 +244,14 @@ def ours_iterations(args, preset: str, params, tokenizer, users, prompts, reward
         for k in ("rollout", "reward", "logprobs"):
             phases[k].append(ro.metrics[f"seconds_{k}"])
         phases["update"].append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         lengths.append(ro.metrics["completion_tokens"])
     total = np.sum([phases[k] for k in phases], axis=0)
     return {
         "iteration_seconds": round(float(np.median(total[1:])), 3),
         "phase_seconds": {k: round(float(np.median(v[1:])), 3) for k, v in phases.items()},
         "iteration_seconds_each": [round(float(x), 2) for x in total],
+        "iteration_cpu_seconds": round(float(np.median(cpu[1:])), 3),
         "first_iteration_seconds_with_compile": round(float(total[0]), 2),
         "iterations_timed": args.repeat,
         "mean_completion_tokens": round(float(np.mean(lengths)), 1),
@@ -273,7 +306,8 @@ def part2(args) -> dict:
                                          reward_fn)  # fmt: skip
                 rates.append(matmul_rate(cfg))
             seq = r["ours"]["seq"]
-            flops = step_flops(cfg, args.rows * args.group, seq) * args.inner_epochs
+            flops = step_flops(cfg, args.rows * args.group, seq, args.completion)
+            flops *= args.inner_epochs
             peak = float(np.median(rates))
             r["matmul_gflops_rounds"] = [round(x, 2) for x in rates]
             r["matmul_gflops_median"] = round(peak, 2)
@@ -286,6 +320,12 @@ def part2(args) -> dict:
                 r["speedup_vs_trl"] = round(
                     r["trl"]["iteration_seconds"] / r["ours"]["iteration_seconds"], 2
                 )
+                # the same ratio in process CPU seconds (all threads): what each side's work
+                # cost, whatever share of the machine other jobs left it while it ran
+                r["speedup_vs_trl_cpu_time"] = round(
+                    r["trl"]["iteration_cpu_seconds"] / r["ours"]["iteration_cpu_seconds"], 2
+                )
+            r["load_average_end"] = os.getloadavg()
             out["models"].append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
     return out
