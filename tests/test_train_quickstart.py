@@ -83,7 +83,7 @@ def test_rerun_skips_stages_and_new_stages_join_the_table(run, capsys, monkeypat
     del stages["evaluate"]  # as if killed during the evaluation
     (run / "stages.json").write_text(json.dumps(stages))
     assert main(args(run)) == 0
-    assert calls == [["clean", "grpo", "sft", "world"]]
+    assert calls == [["clean", "distill", "grpo", "sft", "world"]]
     ev = json.loads((run / "evaluation.json").read_text())
     assert list(ev["rows"]) == [*ROWS, "extra policy"]
     assert ev["rows"]["extra policy"]["all"] == ev["rows"]["SFT policy"]["all"]
