@@ -185,6 +185,8 @@ def windows(cfg: WorldConfig) -> dict[str, int]:
 def phrasing_labels(kind: np.ndarray, family: np.ndarray) -> pa.Array:
     """ "<kind>/<family>" per noise event (the phrasing family of noise_vocab.py that wrote it,
     which the template-disjoint cleaning split holds out whole); null for kept events."""
+    if len(family) and family.max() >= 8:
+        raise ValueError(f"phrasing family {int(family.max())} >= 8: widen phrasing_labels")
     names = [f"{k}/{f}" for k in EVENT_KINDS for f in range(8)]
     ok = (family >= 0) & (kind >= 2)
     idx = np.where(ok, kind.astype(np.int64) * 8 + np.maximum(family, 0), 0)
