@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
+from jaxinterest.data.answer import parse_queries
 from jaxinterest.data.io import load_world
 from jaxinterest.train import examples as ex
 from jaxinterest.train.metrics import read_metrics
@@ -84,7 +85,11 @@ def test_weak_label_targets_never_need_the_oracle(world_pair):
         got.append([(e.user_id, e.queries, e.target) for e in examples])
     assert got[0] == got[1] and len(got[0]) > 20
     for _, queries, target in got[0]:
-        assert 1 <= len(queries) <= PROMPT.n_queries and target[-1] == policy.eos_id
+        # every target is a valid answer: exactly n distinct queries in the JSON format
+        text = policy.tokenizer.decode(target[:-1])
+        parsed = parse_queries(text, n_max=PROMPT.n_queries, n_exact=PROMPT.n_queries)
+        assert parsed.valid and list(parsed.queries) == queries, (text, parsed.reason)
+        assert target[-1] == policy.eos_id
 
 
 def test_history_corpus_is_the_training_users_prompts(world_pair):
@@ -114,3 +119,15 @@ def test_history_corpus_is_the_training_users_prompts(world_pair):
     flat = rows.reshape(-1).tolist()
     head = [*policy.tokenizer("a b", add_special_tokens=False)["input_ids"], 7, *got[0], 7]
     assert flat[: len(head)] == head[: len(flat)]
+
+
+def test_weak_labeller_fills_the_list_when_pairing_repeats_a_query():
+    """Two heads that pair with each other ("alpha" + "gamma", "gamma" + "alpha") are one
+    query; the labeller then takes the next candidate, so the list still has n queries."""
+    from jaxinterest.rewards.view import UserView
+    from jaxinterest.train.weak_labels import PhraseStats, label
+
+    texts = ("alpha, gamma",) * 3 + ("delta", "epsilon", "eta", "theta", "zeta")
+    view = UserView("u", ("search",) * len(texts), texts, ("",) * len(texts))
+    got = label(view, PhraseStats(100, {}), LabelConfig(n_queries=5))
+    assert got == ["alpha gamma", "delta", "epsilon", "eta", "theta"]

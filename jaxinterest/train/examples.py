@@ -109,8 +109,9 @@ def instruction_examples(
     stats: PhraseStats | None = None,
     progress: bool = False,
 ) -> tuple[list[Example], PhraseStats]:
-    """(examples, the labeller's stats). Users whose view at a cut gives no query are left out
-    (a prompt without behaviours has no target)."""
+    """(examples, the labeller's stats). Users whose view at a cut gives fewer than
+    n_queries queries are left out: the target must be an answer in the prompt's format
+    (exactly n distinct queries), or SFT would teach the policy an invalid answer."""
     from tqdm import tqdm
 
     from jaxinterest.rewards.view import ViewBuilder
@@ -133,7 +134,7 @@ def instruction_examples(
         views = ViewBuilder(w, clean_fn, tokenizer, prompt_cfg)
         present = [u for u in users if u in views]
         labels = {u: label(views.view(u), stats, label_cfg) for u in present}
-        kept = [u for u in present if labels[u]]
+        kept = [u for u in present if len(labels[u]) == label_cfg.n_queries]
         if not kept:
             continue
         prompts = user_prompts(w, kept, tokenizer, prompt_cfg, clean_fn)

@@ -17,7 +17,8 @@ views contain a phrase. Never oracle/, never test clicks, never the user's futur
 3. Selection: greedily by weight; a longer phrase containing the pick replaces it when its
    weight is at least `extend_ratio` of the pick's (so "fairbanks foundation" wins over
    "fairbanks"); a phrase overlapping a chosen one (sub- or super-phrase) is skipped; at most
-   n_queries phrases. Users with fewer candidates get fewer queries (never padding).
+   n_queries phrases. Users with fewer candidates get fewer queries (never padding), and
+   `train.examples` leaves their prompts out of SFT (a target must be a valid answer).
 4. Pairing ("<entity> <topic>", the form that retrieves a story's next articles): each pick is
    extended by the phrase that shares most of its events (weighted by recency and idf) when
    that phrase occurs in at least `pair_ratio` of the pick's recency-weighted events.
@@ -134,14 +135,19 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def label(view, stats: PhraseStats, cfg: LabelConfig = LabelConfig()) -> list[str]:
-    """The user's weak query list: up to n_queries phrases (module docstring, step 3)."""
+    """The user's weak query list: up to n_queries phrases (module docstring, steps 3-4). A
+    pick whose paired query repeats a chosen one (the same words) is passed over and the next
+    candidate tried, so a user with enough candidates always gets n_queries queries: the
+    answer format asks for exactly n, and a shorter target would teach an invalid answer."""
     weights = phrase_weights(view, stats, cfg)
     order = sorted(weights, key=lambda p: (-weights[p], p))
+    events = view_phrases(view, cfg) if cfg.pair_ratio > 0 else None
+    heads: list[str] = []
     chosen: list[str] = []
     for p in order:
         if len(chosen) == cfg.n_queries:
             break
-        if weights[p] <= 0 or any(_overlaps(p, c) for c in chosen):
+        if weights[p] <= 0 or any(_overlaps(p, h) for h in heads):
             continue
         while True:  # extend to the best longer phrase that keeps most of the weight
             longer = [q for q in weights if q != p and f" {p} " in f" {q} "]
@@ -149,15 +155,12 @@ def label(view, stats: PhraseStats, cfg: LabelConfig = LabelConfig()) -> list[st
             if best is None or weights[best] < cfg.extend_ratio * weights[p]:
                 break
             p = best
-        if not any(_overlaps(p, c) for c in chosen):
-            chosen.append(p)
-    if cfg.pair_ratio > 0:
-        events = view_phrases(view, cfg)
-        paired = [pair(p, events, weights, stats, cfg) for p in chosen]
-        chosen = []
-        for q in paired:  # "a b c" and "c a b": one query
-            if all(set(q.split()) != set(c.split()) for c in chosen):
-                chosen.append(q)
+        if any(_overlaps(p, h) for h in heads):
+            continue
+        heads.append(p)
+        q = pair(p, events, weights, stats, cfg) if events is not None else p
+        if all(set(q.split()) != set(c.split()) for c in chosen):  # "a b c" and "c a b": one
+            chosen.append(q)
     return chosen
 
 
