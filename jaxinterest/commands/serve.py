@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
     p.add_argument("--max-batch-rows", type=int, default=64, help="decode rows per call")
-    p.add_argument("--max-wait-ms", type=float, default=10.0, help="batching wait bound")
+    p.add_argument(
+        "--max-wait-ms", type=float, default=10.0,
+        help="batching: a call starts after a quiet gap of this long (or 5%% of the previous "
+        "call's duration, whichever is longer) with no new request (default 10)",
+    )  # fmt: skip
     p.add_argument(
         "--prefill-rows", type=int, default=4, help="prompts prefilled together (default 4)"
     )
