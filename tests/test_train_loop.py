@@ -221,3 +221,18 @@ def test_sampled_validation_is_the_mean_of_fixed_draws(world, monkeypatch):
     calls.clear()
     Validator(dataclasses.replace(cfg, validation_samples=0), w, None)(policy)
     assert len(calls) == 1 and calls[0][0]["temperature"] == 0.0
+
+
+def test_resume_check_refuses_changes_but_not_new_fields_at_their_default():
+    from jaxinterest.config import to_dict
+    from jaxinterest.train.loop import check_resume
+
+    cfg = GRPOConfig(world="w", policy="p", steps=4)
+    saved = to_dict(cfg)
+    check_resume(dataclasses.replace(cfg, steps=9), saved)  # only steps changed
+    old = {k: v for k, v in saved.items() if k != "validation_samples"}  # saved before the field
+    check_resume(cfg, old)
+    with pytest.raises(ValueError, match="validation_samples"):
+        check_resume(dataclasses.replace(cfg, validation_samples=2), old)
+    with pytest.raises(ValueError, match="group_size"):
+        check_resume(dataclasses.replace(cfg, group_size=4), saved)

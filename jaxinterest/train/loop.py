@@ -76,11 +76,15 @@ class Validator:
         return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
 
 
-def _check_resume(cfg: GRPOConfig, saved: dict) -> None:
+def check_resume(cfg: GRPOConfig, saved: dict) -> None:
+    """Refuses a resume whose config differs from the checkpoint's in anything but `steps`. A
+    field the saved config does not have (added to GRPOConfig since) must be at its default."""
     from jaxinterest.config import to_dict
 
     now = {k: v for k, v in to_dict(cfg).items() if k != "steps"}
+    default = to_dict(GRPOConfig())
     before = {k: v for k, v in saved.items() if k != "steps"}
+    before |= {k: default[k] for k in now.keys() - before.keys()}
     changed = sorted(k for k in now.keys() | before.keys() if now.get(k) != before.get(k))
     if changed:
         raise ValueError(
@@ -162,7 +166,7 @@ def run_grpo(
     if resume and ckpt.latest_step() is not None:
         target = abstract_state(abstract_params(policy.cfg), optimizer)
         restored = ckpt.restore(target)
-        _check_resume(cfg, restored.config)
+        check_resume(cfg, restored.config)
         state = restored.state
         data.set_state(restored.data_state)
     else:
