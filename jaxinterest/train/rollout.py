@@ -73,11 +73,10 @@ def collect(
     texts = gen.texts(policy.tokenizer)
     lap("rollout")
     users = [u for u in user_ids for _ in range(g)]
-    for u in dict.fromkeys(user_ids):
-        # one user per call: a user's themes depend on that user's texts alone, never on which
-        # other users share the batch (float sums in a batched encoder call are not
-        # batch-invariant), and they stay out of the queries' embed call below
-        reward_model.prepare([u])
+    # the batch's users' themes in one encoder call, kept out of the queries' call below; a
+    # text's vector does not depend on the others in a call (`embed` is batch-invariant), so
+    # the themes are the same bits as one user per call
+    reward_model.prepare(list(dict.fromkeys(user_ids)))
     rewards = reward_model.score(users, texts)
     adv = np.asarray(group_advantages(rewards.total, g))
     lap("reward")
