@@ -50,17 +50,23 @@ def lm_corpus(world) -> list[str]:
     ]
 
 
+def cut_world(world, days: int):
+    """The world as it was `days` days before the end of the training window (events cut)."""
+    if days == 0:
+        return world
+    end = int(world.meta["train_end"])
+    return dataclasses.replace(world, events=cut_events(world.events, end - days * DAY))
+
+
 def history_ids(world, tokenizer, prompt_cfg: PromptConfig, *, clean_fn=None, cut_days=(0,),
                 split: str = "train") -> list[list[int]]:  # fmt: skip
     """Token ids of the `split` users' prompts at each history cut (`cut_events`), rendered as
     the Grain pipeline renders them: the same cleaned, shown behaviours the policy reads (never
     test clicks, never oracle/)."""
     users = _split_users(world, split)
-    end = int(world.meta["train_end"])
     out = []
     for d in cut_days:
-        w = world if d == 0 else dataclasses.replace(
-            world, events=cut_events(world.events, end - d * DAY))  # fmt: skip
+        w = cut_world(world, d)
         present = set(column(w.events, "user_id"))
         out.extend(user_prompts(w, [u for u in users if u in present], tokenizer, prompt_cfg,
                                 clean_fn))  # fmt: skip
@@ -123,14 +129,9 @@ def instruction_examples(
         )
     stats = stats or label_stats(world, tokenizer, prompt_cfg, label_cfg, clean_fn)
     users = _split_users(world, split)
-    end = int(world.meta["train_end"])
     out = []
     for d in tqdm(cut_days, desc="instruction examples", unit="cut", disable=not progress):
-        w = (
-            world
-            if d == 0
-            else dataclasses.replace(world, events=cut_events(world.events, end - d * DAY))
-        )
+        w = cut_world(world, d)
         views = ViewBuilder(w, clean_fn, tokenizer, prompt_cfg)
         present = [u for u in users if u in views]
         labels = {u: label(views.view(u), stats, label_cfg) for u in present}
