@@ -98,16 +98,49 @@ def test_chat_completion_equals_library_generate(server, reference):
 
 
 def test_concurrent_clients_are_batched_and_independent(server, reference):
+    """Concurrent requests with different temperatures, top-p and lengths decode together in
+    the continuous engine's rows, each as if alone."""
     cfg, params, tok = reference
-    before = httpx.get(server.url + "/stats").json()
+    before = httpx.get(server.url + "/stats").json()["continuous"]
     words = ["football", "elections", "recipes", "stocks", "tennis", "weather", "movies", "ai"]
+    temperatures = [0.8, 0.5, 0.0, 1.3]
     jobs = [
         {
             "prompt": f"latest {w} news",
             "max_tokens": 6 + i % 4 * 3,
-            "temperature": 0.8,
+            "temperature": temperatures[i % 4],
+            "top_p": 0.9 if i % 3 == 0 else 1.0,
             "seed": 1000 + i,
         }
+        for i, w in enumerate(words)
+    ]
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+        answers = list(pool.map(lambda b: post(server, "/v1/completions", b).json(), jobs))
+    after = httpx.get(server.url + "/stats").json()["continuous"]
+    assert after["jobs"] - before["jobs"] == len(jobs), after
+    steps = after["steps"] - before["steps"]
+    assert (after["row_steps"] - before["row_steps"]) / steps > 1, after  # rows shared steps
+    for body, got in zip(jobs, answers, strict=True):
+        texts, *_ = library_choices(
+            cfg,
+            params,
+            tok,
+            tok.encode(body["prompt"]),
+            max_tokens=body["max_tokens"],
+            temperature=body["temperature"],
+            top_p=body["top_p"],
+            seed=body["seed"],
+        )
+        assert got["choices"][0]["text"] == texts[0], body
+
+
+def test_requests_the_engine_does_not_take_are_batched_per_call(server, reference):
+    """top-k requests go to the dynamic batcher: concurrent ones share sampler calls."""
+    cfg, params, tok = reference
+    before = httpx.get(server.url + "/stats").json()
+    words = ["football", "elections", "recipes", "stocks", "tennis", "weather"]
+    jobs = [
+        {"prompt": f"latest {w} news", "max_tokens": 8, "temperature": 0.8, "top_k": 20, "seed": i}
         for i, w in enumerate(words)
     ]
     with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
@@ -117,14 +150,9 @@ def test_concurrent_clients_are_batched_and_independent(server, reference):
     assert after["calls"] - before["calls"] < len(jobs)
     for body, got in zip(jobs, answers, strict=True):
         texts, *_ = library_choices(
-            cfg,
-            params,
-            tok,
-            tok.encode(body["prompt"]),
-            max_tokens=body["max_tokens"],
-            temperature=0.8,
-            seed=body["seed"],
-        )
+            cfg, params, tok, tok.encode(body["prompt"]), max_tokens=8, temperature=0.8,
+            top_k=20, seed=body["seed"],
+        )  # fmt: skip
         assert got["choices"][0]["text"] == texts[0], body
 
 

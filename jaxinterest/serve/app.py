@@ -1,8 +1,12 @@
-"""The Starlette application: OpenAI routes over the batcher, limits, errors, health.
+"""The Starlette application: OpenAI routes over the continuous engine and the dynamic batcher,
+limits, errors, health. Jobs the continuous engine takes (`continuous.accepts`: one sample,
+no top-k, up to the output bucket's tokens, no alternatives or prompt scoring) join its running
+decode; the others are batched per call by the batcher. --no-batching: one job per call.
 
 Routes: POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, and
 GET /stats (the batcher's counters: calls, jobs, rows, largest batch, dropped jobs, seconds
-spent inside sampler calls; and the XLA compilations of the process so far).
+spent inside sampler calls; the XLA compilations of the process so far; and the continuous
+engine's steps, rows per step, answered jobs, prefill and decode seconds).
 Every error is an OpenAI-style JSON body `{"error": {message, type, param, code}}`: 400 for a
 bad request, 404 for an unknown model, 413 for a body over the limit, 503 when the queue is
 full or the server is stopping, 500 for a failure inside the sampler (the server stays up).
@@ -27,6 +31,7 @@ from starlette.routing import Route
 from jaxinterest.sampling import ShapeBuckets
 from jaxinterest.serve.batcher import Batcher, Overloaded
 from jaxinterest.serve.compiles import compile_counter
+from jaxinterest.serve.continuous import ContinuousEngine, accepts
 from jaxinterest.serve.model import ServedModel
 from jaxinterest.serve.protocol import Limits, Request, RequestError, parse_chat, parse_completion
 from jaxinterest.serve.responses import chat_body, completion_body
@@ -86,9 +91,12 @@ def build_app(
     max_pending: int = 4096,
     prefill_rows: int = PREFILL_ROWS,
     shapes: ShapeBuckets = SHAPES,
+    continuous: bool = True,
 ) -> Starlette:
     """The ASGI app serving `model`. batching=False runs one request's prompt per call;
-    `shapes`: the sampler's compiled shape buckets (see `sampling.shapes`)."""
+    `shapes`: the sampler's compiled shape buckets (see `sampling.shapes`). With batching
+    and `continuous`, the jobs the continuous engine takes (`continuous.accepts`) decode in
+    its `max_batch_rows` rows, joining between steps; the others go to the dynamic batcher."""
     limits = limits or Limits()
     compiles = compile_counter()
 
@@ -104,18 +112,39 @@ def build_app(
         max_pending=max_pending,
     )
 
+    engine = None
+    if batching and continuous:
+        engine = ContinuousEngine(
+            model,
+            max_batch_rows,
+            shapes=shapes,
+            prefill_rows=prefill_rows,
+            max_pending=max_pending,
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         batcher.start()
+        if engine is not None:
+            engine.start()
         yield
+        if engine is not None:
+            await asyncio.to_thread(engine.stop)
         await batcher.stop()
+
+    def submit(req: Request):
+        """One awaitable per job of `req`: the continuous engine's or the batcher's."""
+        jobs = _jobs(req)
+        if engine is not None and all(accepts(j, req.sampling, shapes) for j in jobs):
+            return [asyncio.wrap_future(engine.submit(j, req.sampling)) for j in jobs]
+        key = batch_key(req.sampling, req.max_tokens, shapes)
+        rows = req.sampling.n if req.max_tokens else 1
+        return [batcher.submit(key, rows, j) for j in jobs]
 
     async def serve(request: HttpRequest, parse, body_of):
         try:
             req = parse(await read_json(request, limits.max_body_bytes), model, limits)
-            key = batch_key(req.sampling, req.max_tokens, shapes)
-            rows = req.sampling.n if req.max_tokens else 1
-            work = asyncio.gather(*(batcher.submit(key, rows, j) for j in _jobs(req)))
+            work = asyncio.gather(*submit(req))
             watch = asyncio.ensure_future(_until_disconnect(request))
             try:
                 done, _ = await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -170,6 +199,9 @@ def build_app(
                 "busy_s": round(s.busy_s, 3),
                 "pending": batcher.pending,
                 "compiles": compiles.snapshot(),
+                "continuous": None
+                if engine is None
+                else engine.stats.as_dict() | {"pending": engine.pending, "rows": engine.rows},
             }
         )
 
@@ -182,4 +214,5 @@ def build_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.batcher = batcher
+    app.state.engine = engine
     return app

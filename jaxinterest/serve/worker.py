@@ -90,7 +90,9 @@ def _cut_at_stop(model: ServedModel, ids: list[int], stop: tuple[str, ...]):
     return ids[:lo], text[:cut], True
 
 
-def _choice(model: ServedModel, job: Job, tokens, logprobs, length, finished) -> Choice:
+def choice_of(model: ServedModel, job: Job, tokens, logprobs, length, finished) -> Choice:
+    """One sample's Choice from a sampler row: tokens [N], raw log-probs [N], its length and
+    whether it ended on a stop token; cut to the job's max_tokens and stop strings."""
     length, finished = int(length), bool(finished)
     if length > job.max_tokens:  # the batch ran longer than this job asked for
         length, finished = job.max_tokens, False
@@ -132,7 +134,7 @@ def _sample(
         keys=keys,
         pad_id=model.pad_id,
         # Each job fits the context with its own max_tokens (protocol.py); tokens past that,
-        # run only because a batch-mate asked for more, are cut off in `_choice`.
+        # run only because a batch-mate asked for more, are cut off in `choice_of`.
         max_len=max(model.context, max(len(j.prompt) for j in jobs) + options.max_new_tokens),
         prefill_rows=prefill_rows,
         buckets=shapes,
@@ -164,7 +166,7 @@ def run_batch(
             rows = range(i * n, (i + 1) * n)
             choices.append(
                 tuple(
-                    _choice(
+                    choice_of(
                         model,
                         job,
                         out.tokens[r],
@@ -216,8 +218,9 @@ def warm_up(
     For every decode-row bucket up to `max_rows` (powers of two), greedy and sampled (T > 0,
     no top-k/top-p filter): the decode program at the first prompt and output width buckets,
     and the prefill programs of its group size at every group width up to that prompt width
-    (prompt lengths chosen so that each group lands on its own width). Other shapes (longer
-    prompts or max_tokens, top-k/top-p, n > 1) compile on first use.
+    (prompt lengths chosen so that each group lands on its own width); with max_rows > 1 also
+    the programs of the continuous engine with max_rows rows (`ContinuousEngine.warm_up`).
+    Other shapes (longer prompts or max_tokens, top-k/top-p, n > 1) compile on first use.
     """
     widths = list(range(64, shapes.prompt_width + 1, 64))[::-1] or [shapes.prompt_width]
     steps, rows, groups_done = 0, 1, set()
@@ -249,4 +252,9 @@ def warm_up(
             kind = "sampled" if temperature else "greedy"
             log(f"warm-up: {rows} rows, {kind}: {time.perf_counter() - t0:.1f} s")
         rows *= 2
+    if max_rows > 1:  # the continuous engine a batching server runs with max_rows rows
+        from jaxinterest.serve.continuous import ContinuousEngine
+
+        engine = ContinuousEngine(model, max_rows, shapes=shapes, prefill_rows=prefill_rows)
+        steps += engine.warm_up(log)
     return steps
