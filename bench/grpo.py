@@ -54,14 +54,23 @@ from jaxinterest.sampling import pack  # noqa: E402
 from jaxinterest.train import OptimConfig, create_state, logprob_fn  # noqa: E402
 
 
-def step_flops(cfg: Qwen2Config, rows: int, seq: int, head_positions: int | None = None) -> float:
+def step_flops(
+    cfg: Qwen2Config, rows: int, seq: int, head_positions: int | None = None, group: int = 1
+) -> float:
     """Model FLOPs of one forward + backward (module docstring); head_positions = C, the
-    positions per row the LM head runs on (None: all seq)."""
+    positions per row the LM head runs on (None: all seq). group = g > 1: rows share their
+    P = seq - C prompt tokens in groups of g and the step runs each prompt once, so the body
+    sees rows / g * P + rows * C tokens and attention (full squares, as above) rows / g * P^2
+    prompt and rows * C * seq continuation query-key pairs (`--group`)."""
     head = cfg.vocab_size * cfg.hidden_size
     body = matmul_params(cfg) - head
-    attn = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim * seq
+    attn = 12 * cfg.num_layers * cfg.num_heads * cfg.head_dim
     c = seq if head_positions is None else head_positions
-    return float(rows * seq * (6 * body + attn) + rows * c * 6 * head)
+    if group == 1:
+        return float(rows * seq * (6 * body + attn * seq) + rows * c * 6 * head)
+    p = seq - c
+    tokens, pairs = rows // group * p + rows * c, rows // group * p * p + rows * c * seq
+    return float(tokens * 6 * body + pairs * attn + rows * c * 6 * head)
 
 
 def matmul_timers(shapes) -> dict:
@@ -76,9 +85,13 @@ def matmul_timers(shapes) -> dict:
     return out
 
 
-def grpo_batch(cfg: Qwen2Config, params, rows: int, prompt: int, completion: int, seed: int = 0):
+def grpo_batch(
+    cfg: Qwen2Config, params, rows: int, prompt: int, completion: int, seed: int = 0, group: int = 1
+):
+    """Random full-length prompts (one per `group` consecutive rows) and completions."""
     rng = np.random.default_rng(seed)
-    prompts = [list(rng.integers(1, cfg.vocab_size, prompt)) for _ in range(rows)]
+    prompts = [list(rng.integers(1, cfg.vocab_size, prompt)) for _ in range(rows // group)]
+    prompts = [p for p in prompts for _ in range(group)]
     comps = [list(rng.integers(1, cfg.vocab_size, completion)) for _ in range(rows)]
     batch = pack(prompts, comps, 0, prompt, completion)
     batch["old_logp"] = np.asarray(logprob_fn(cfg)(params, batch))
@@ -87,20 +100,25 @@ def grpo_batch(cfg: Qwen2Config, params, rows: int, prompt: int, completion: int
 
 
 def part1(args) -> dict:
-    from jaxinterest.train.grpo import GRPOConfig, make_update
+    from jaxinterest.train.grpo import GRPOConfig, grpo_update_objective, make_update
 
     cfg = get_preset(args.preset)
     seq, width = args.prompt + args.completion, args.completion
     params = init_params(cfg, jax.random.key(0))
-    if args.rows % 2:
-        raise ValueError(f"--rows {args.rows}: part 1 needs an even row count (groups of 2)")
+    group = max(args.group, 2)
+    if args.rows % group:
+        raise ValueError(f"--rows {args.rows}: part 1 needs whole groups of {group}")
     gcfg = GRPOConfig(
-        world="-", policy="-", prompts_per_step=args.rows // 2, group_size=2,
+        world="-", policy="-", prompts_per_step=args.rows // group, group_size=group,
         max_new_tokens=width, inner_epochs=1, micro_batches=args.micro_batches,
         optim=OptimConfig(lr=1e-6, warmup_steps=0, total_steps=1000),
     )  # fmt: skip
     optimizer, step = make_update(gcfg, cfg)
-    batch = grpo_batch(cfg, params, args.rows, args.prompt, width)
+    # --group 1 (the default): every row its own prompt, so the step runs its plain program
+    # (`grpo.UpdateStep`); --group G: G rows per prompt, the shared-prompt program
+    batch = grpo_batch(cfg, params, args.rows, args.prompt, width, group=args.group)
+    shared = step.shared is not None and args.group > 1
+    flop_group = args.group // args.micro_batches if shared else 1
     batch["fresh"] = jnp.ones(args.rows, bool)  # the first inner epoch, as `grpo.update` runs it
     state = create_state(params, optimizer, jax.random.key(1))
 
@@ -112,7 +130,19 @@ def part1(args) -> dict:
     jax.block_until_ready(logp(state.params, batch))
 
     tokens = args.rows * seq
-    flops = step_flops(cfg, args.rows, seq, width)
+    flops = step_flops(cfg, args.rows // args.micro_batches, seq, width, flop_group)
+    flops *= args.micro_batches
+    # gradients alone (the step without the optimiser, the non-finite guard and the state
+    # copy): step - grad is what the update around the gradients costs
+    grad = jax.jit(jax.value_and_grad(grpo_update_objective(gcfg, cfg), has_aux=True))
+    first_mb = jax.tree.map(lambda x: x[:: args.micro_batches], batch)
+    if shared:
+        grad = jax.jit(
+            jax.value_and_grad(
+                grpo_update_objective(gcfg, cfg, prompt_group=flop_group), has_aux=True
+            )
+        )
+    jax.block_until_ready(grad(state.params, first_mb, None, None))
     mm = matmul_timers(
         [
             (tokens // args.micro_batches, cfg.hidden_size, cfg.intermediate_size),
@@ -137,7 +167,11 @@ def part1(args) -> dict:
         fwd_s = time.perf_counter() - t0
         rates = {name: f / timeit(call, warmup=0, repeat=3) / 1e9 for name, (f, call) in mm.items()}
         cpu_rates = {name: f / cpu_timeit(call) / 1e9 for name, (f, call) in mm.items()}
-        rounds.append((step_s, fwd_s, rates, step_cpu, cpu_rates))
+        t0 = time.perf_counter()
+        for _ in range(args.micro_batches):  # one micro-batch's gradients, M times
+            jax.block_until_ready(grad(state.params, first_mb, None, None))
+        grad_s = time.perf_counter() - t0
+        rounds.append((step_s, fwd_s, rates, step_cpu, cpu_rates, grad_s))
     step_s = float(np.median([r[0] for r in rounds]))
     fwd_s = float(np.median([r[1] for r in rounds]))
     peak = [max(r[2].values()) for r in rounds]
@@ -149,6 +183,8 @@ def part1(args) -> dict:
         "params": cfg.num_params,
         "matmul_params": matmul_params(cfg),
         "rows": args.rows,
+        "rows_per_prompt": args.group,
+        "shared_prompt_program": shared,
         "seq": seq,
         "micro_batches": args.micro_batches,
         "completion_width": width,
@@ -167,6 +203,7 @@ def part1(args) -> dict:
         "mfu_cpu_time_rounds": [round(x, 3) for x in cpu_mfu],
         "load_average": os.getloadavg(),
         "forward_seconds": round(fwd_s, 4),
+        "gradient_seconds": round(float(np.median([r[5] for r in rounds])), 4),
         "forward_mfu": round(float(np.median(fwd_mfu)), 3),
         "nonfinite_steps": int(metrics["skipped"]),
     }
@@ -216,47 +253,63 @@ def world_prompts(args, tokenizer, workdir: str):
     return world, prompt_cfg, users, prompts, texts
 
 
-def ours_iterations(args, preset: str, params, tokenizer, users, prompts, reward_model) -> dict:
-    """Median seconds per iteration and phase of `rollout.collect` + `grpo.update`."""
-    from jaxinterest.train.grpo import GRPOConfig, make_update, update
-    from jaxinterest.train.policy import Policy
-    from jaxinterest.train.rollout import collect
+class Ours:
+    """`rollout.collect` + `grpo.update`, one iteration per call; `summary()` gives the median
+    seconds per iteration and phase (the first iteration, with compilation, left out)."""
 
-    cfg = get_preset(preset)
-    gcfg = GRPOConfig(
-        world="-", policy="-", prompts_per_step=args.rows, group_size=args.group,
-        max_new_tokens=args.completion, inner_epochs=args.inner_epochs,
-        micro_batches=args.micro_batches, optim=OptimConfig(lr=1e-5, warmup_steps=0),
-    )  # fmt: skip
-    policy = Policy(cfg, params, tokenizer, preset)
-    optimizer, step = make_update(gcfg, cfg)
-    state = create_state(params, optimizer, jax.random.key(1))
-    sampling = gcfg.sampling(policy.stop_ids)
-    phases = {"rollout": [], "reward": [], "logprobs": [], "update": []}
-    lengths, cpu = [], []
-    for i in range(args.repeat + 1):
+    def __init__(self, args, preset: str, params, tokenizer, users, prompts, reward_model):
+        from jaxinterest.train.grpo import GRPOConfig, make_update
+        from jaxinterest.train.policy import Policy
+
+        self.args, self.users, self.prompts, self.reward_model = args, users, prompts, reward_model
+        cfg = get_preset(preset)
+        gcfg = GRPOConfig(
+            world="-", policy="-", prompts_per_step=args.rows, group_size=args.group,
+            max_new_tokens=args.completion, inner_epochs=args.inner_epochs,
+            micro_batches=args.micro_batches, optim=OptimConfig(lr=1e-5, warmup_steps=0),
+        )  # fmt: skip
+        self.policy = Policy(cfg, params, tokenizer, preset)
+        optimizer, step = make_update(gcfg, cfg)
+        # --no-share-prompts: the plain program, every row's prompt through the model
+        self.step = step.plain if args.no_share_prompts else step
+        self.state = create_state(params, optimizer, jax.random.key(1))
+        self.sampling = gcfg.sampling(self.policy.stop_ids)
+        self.phases = {"rollout": [], "reward": [], "logprobs": [], "update": []}
+        self.lengths, self.cpu, self.seq = [], [], None
+
+    def __call__(self) -> None:
+        from jaxinterest.train.grpo import update
+        from jaxinterest.train.rollout import collect
+
+        i = len(self.cpu)
         c0 = time.process_time()
-        ro = collect(policy.with_params(state.params), prompts, users, sampling, reward_model,
-                     key=jax.random.key(100 + i), prompt_width=args.prompt)  # fmt: skip
+        ro = collect(self.policy.with_params(self.state.params), self.prompts, self.users,
+                     self.sampling, self.reward_model, key=jax.random.key(100 + i),
+                     prompt_width=self.args.prompt)  # fmt: skip
         t0 = time.perf_counter()
-        state, _ = update(state, ro.batch, step, args.inner_epochs)
-        jax.block_until_ready(state.params)
+        self.state, _ = update(self.state, ro.batch, self.step, self.args.inner_epochs)
+        jax.block_until_ready(self.state.params)
         for k in ("rollout", "reward", "logprobs"):
-            phases[k].append(ro.metrics[f"seconds_{k}"])
-        phases["update"].append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        lengths.append(ro.metrics["completion_tokens"])
-    total = np.sum([phases[k] for k in phases], axis=0)
-    return {
-        "iteration_seconds": round(float(np.median(total[1:])), 3),
-        "phase_seconds": {k: round(float(np.median(v[1:])), 3) for k, v in phases.items()},
-        "iteration_seconds_each": [round(float(x), 2) for x in total],
-        "iteration_cpu_seconds": round(float(np.median(cpu[1:])), 3),
-        "first_iteration_seconds_with_compile": round(float(total[0]), 2),
-        "iterations_timed": args.repeat,
-        "mean_completion_tokens": round(float(np.mean(lengths)), 1),
-        "seq": int(ro.batch["tokens"].shape[1]),
-    }
+            self.phases[k].append(ro.metrics[f"seconds_{k}"])
+        self.phases["update"].append(time.perf_counter() - t0)
+        self.cpu.append(time.process_time() - c0)
+        self.lengths.append(ro.metrics["completion_tokens"])
+        self.seq = int(ro.batch["tokens"].shape[1])
+
+    def summary(self) -> dict:
+        phases = self.phases
+        total = np.sum([phases[k] for k in phases], axis=0)
+        return {
+            "iteration_seconds": round(float(np.median(total[1:])), 3),
+            "phase_seconds": {k: round(float(np.median(v[1:])), 3) for k, v in phases.items()},
+            "iteration_seconds_each": [round(float(x), 2) for x in total],
+            "iteration_cpu_seconds": round(float(np.median(self.cpu[1:])), 3),
+            "first_iteration_seconds_with_compile": round(float(total[0]), 2),
+            "iterations_timed": len(total) - 1,
+            "mean_completion_tokens": round(float(np.mean(self.lengths)), 1),
+            "seq": self.seq,
+            "shared_prompts": not self.args.no_share_prompts,
+        }
 
 
 def part2(args) -> dict:
@@ -298,24 +351,37 @@ def part2(args) -> dict:
             # the anchor is measured before, between and after the two sides (load from other
             # processes moves it); the median of the three is the rate both are held against
             rates = [matmul_rate(cfg)]
-            r["ours"] = ours_iterations(args, preset, params, tokenizer, users, prompts,
-                                        reward_model)  # fmt: skip
-            rates.append(matmul_rate(cfg))
+            ours = Ours(args, preset, params, tokenizer, users, prompts, reward_model)
+            trl = None
             if not args.no_trl:
-                r["trl"] = trl_or_reason(args, cfg, params, tokenizer, work, texts, users,
-                                         reward_fn)  # fmt: skip
-                rates.append(matmul_rate(cfg))
+                # one iteration of ours after each of TRL's (from TRL's step-end callback), so
+                # that both sides see the same load
+                trl = trl_or_reason(args, cfg, params, tokenizer, work, texts, users,
+                                    reward_fn, between=ours)  # fmt: skip
+                r["trl"] = trl
+            while len(ours.cpu) < args.repeat + 1:  # no TRL (or it stopped early)
+                ours()
+            r["ours"] = ours.summary()
+            rates.append(matmul_rate(cfg))
             seq = r["ours"]["seq"]
-            flops = step_flops(cfg, args.rows * args.group, seq, args.completion)
-            flops *= args.inner_epochs
+            rows = args.rows * args.group
+            plain = step_flops(cfg, rows, seq, args.completion) * args.inner_epochs
+            m = args.micro_batches
+            shared_group = args.group // m if args.group % m == 0 else 1
+            shared = step_flops(cfg, rows // m, seq, args.completion, shared_group)
+            shared *= m * args.inner_epochs
             peak = float(np.median(rates))
             r["matmul_gflops_rounds"] = [round(x, 2) for x in rates]
             r["matmul_gflops_median"] = round(peak, 2)
-            r["update_gflop"] = round(flops / 1e9, 2)
+            # the update's FLOPs with every row's prompt through the model (TRL; ours with
+            # --no-share-prompts), and with each prompt once per group (ours)
+            r["update_gflop"] = round(plain / 1e9, 2)
+            r["update_gflop_shared_prompts"] = round(shared / 1e9, 2)
             for side in ("ours", "trl"):
                 if isinstance(r.get(side), dict):
                     upd = r[side]["phase_seconds"]["update"]
-                    r[side]["update_fraction_of_matmul_rate"] = round(flops / upd / 1e9 / peak, 3)
+                    f = shared if side == "ours" and not args.no_share_prompts else plain
+                    r[side]["update_fraction_of_matmul_rate"] = round(f / upd / 1e9 / peak, 3)
             if isinstance(r.get("trl"), dict):
                 r["speedup_vs_trl"] = round(
                     r["trl"]["iteration_seconds"] / r["ours"]["iteration_seconds"], 2
@@ -340,7 +406,7 @@ def matmul_rate(cfg: Qwen2Config, rows: int = 2048) -> float:
     return max(f / timeit(call, warmup=0, repeat=3) / 1e9 for f, call in mm.values())
 
 
-def trl_or_reason(args, cfg, params, tokenizer, work, texts, users, reward_fn):
+def trl_or_reason(args, cfg, params, tokenizer, work, texts, users, reward_fn, between=None):
     """TRL's figures, or why there are none."""
     try:
         import trl  # noqa: F401
@@ -353,7 +419,7 @@ def trl_or_reason(args, cfg, params, tokenizer, work, texts, users, reward_fn):
     save_hf(model_dir, cfg, params, tokenizer=tokenizer)
     return trl_iterations(model_dir, texts, users, reward_fn, group=args.group,
                           new_tokens=args.completion, inner_epochs=args.inner_epochs,
-                          repeat=args.repeat, lr=1e-5)  # fmt: skip
+                          repeat=args.repeat, lr=1e-5, between=between)  # fmt: skip
 
 
 def main(argv=None) -> None:
@@ -362,7 +428,17 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="tiny-21m", help="part 1's model")
     parser.add_argument("--presets", default="tiny-5m,tiny-21m", help="part 2's models")
     parser.add_argument("--rows", type=int, default=16, help="rows (part 1), prompts (part 2)")
-    parser.add_argument("--group", type=int, default=8, help="samples per prompt (part 2)")
+    parser.add_argument(
+        "--group",
+        type=int,
+        default=None,
+        help="rows per prompt: default 1 (part 1, plain program) / 8 (part 2)",
+    )
+    parser.add_argument(
+        "--no-share-prompts",
+        action="store_true",
+        help="part 2: ours runs every row's prompt (the plain update program)",
+    )
     parser.add_argument("--prompt", type=int, default=120)
     parser.add_argument("--completion", type=int, default=48)
     parser.add_argument("--micro-batches", type=int, default=None, help="default 2 / 1")
@@ -373,6 +449,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.micro_batches is None:
         args.micro_batches = 2 if args.part == 1 else 1
+    if args.group is None:
+        args.group = 1 if args.part == 1 else 8
     if args.repeat is None:
         args.repeat = 5 if args.part == 1 else 3
     if args.part == 2:

@@ -18,12 +18,15 @@ import numpy as np
 
 
 def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn, *, group: int,
-                   new_tokens: int, inner_epochs: int, repeat: int, lr: float) -> dict:  # fmt: skip
+                   new_tokens: int, inner_epochs: int, repeat: int, lr: float,
+                   between=None) -> dict:  # fmt: skip
     """Median seconds per iteration and per phase over `repeat` iterations after one warm-up.
 
     texts: the prompts as text (their tokenization equals ours, checked by the caller);
     users: their users (a dataset column, so TRL hands it to the reward function);
-    reward_fn(users, completions) -> list of floats (our reward model)."""
+    reward_fn(users, completions) -> list of floats (our reward model);
+    between: called after each of TRL's iterations, outside its timed span (the caller runs
+    its own iteration there, so that both sides see the same machine load)."""
     import torch
     import transformers
     import trl
@@ -43,6 +46,8 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
         def on_step_end(self, *a, **k):
             stamps[-1][1] = time.perf_counter()
             cpu[-1][1] = time.process_time()
+            if between is not None and len(stamps) % inner_epochs == 0:
+                between()
 
     class Timed(GRPOTrainer):
         def _generate_and_score_completions(self, inputs):

@@ -17,7 +17,7 @@ from jaxinterest.data.world import generate_world, make_config
 from jaxinterest.rewards.combine import Rewards
 from jaxinterest.rewards.config import SIGNALS
 from jaxinterest.sampling import generate
-from jaxinterest.train.grpo import GRPOConfig, make_update, update
+from jaxinterest.train.grpo import GRPOConfig, make_update, shares_prompts, update
 from jaxinterest.train.optim import OptimConfig, make_schedule
 from jaxinterest.train.policy import load_policy
 from jaxinterest.train.queries import user_prompts
@@ -105,6 +105,7 @@ def test_batch_shapes_advantages_and_logged_fields(setup):
             assert b["tokens"][r, PROMPT.max_prompt_tokens - len(p) : PROMPT.max_prompt_tokens
                                ].tolist() == p  # fmt: skip
     assert not b["completion_mask"][:, : PROMPT.max_prompt_tokens].any()
+    assert shares_prompts(b, G, N)  # so `grpo.update` runs each prompt once per group
     assert np.all(b["sampler_logp"][~b["completion_mask"].astype(bool)] == 0)
     assert np.all(b["sampler_logp"][b["completion_mask"].astype(bool)] < 0)
     m = ro.metrics
@@ -173,7 +174,10 @@ def separate_forward_metrics(policy, batch):
 def test_update_metrics_equal_a_separate_forward_and_params_are_unchanged(setup):
     """The entropy and sampler mismatch that `update` reads off the first epoch's forward equal
     those of a separate pi_old forward (the code path they replace), and the update's params
-    are bitwise those of the plain objective without per-row outputs.
+    are bitwise those of the plain objective without per-row outputs. The metrics come from the
+    shared-prompt program `update` runs on a rollout batch; the bitwise comparison is on the
+    plain program (`step.plain`), whose forward is the reference objective's
+    (test_train_shared_prompt.py holds the shared program to the plain one).
 
     Tolerances: the two forwards are different XLA programs (forward alone vs inside
     value_and_grad), so their log-probs agree only to float32 rounding, measured here (dlogp).
@@ -220,6 +224,9 @@ def test_update_metrics_equal_a_separate_forward_and_params_are_unchanged(setup)
         batch
         | {"fresh": np.ones(B * G, bool), "old_logp": np.zeros_like(batch["tokens"], np.float32)},
     )
+    assert step.shared is not None
+    state = create_state(jax.tree.map(np.array, policy.params), optimizer, jax.random.key(0))
+    state, _ = update(state, ro.batch, step.plain, 1)
     same = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)),
                         state.params, ref.params)  # fmt: skip
     assert all(jax.tree.leaves(same)), same

@@ -35,19 +35,37 @@ from jaxinterest.models.qwen2 import (
     logits_from_hidden,
     token_logprobs,
 )
+from jaxinterest.models.qwen2.layers import wide
+from jaxinterest.models.qwen2.model import shared_prompt_hidden
 from jaxinterest.train.losses import dr_grpo_loss, sft_loss
 
 
-def completion_log_softmax(params, batch, cfg: Qwen2Config, completion_width: int) -> jax.Array:
-    """[B, C] x V float32: entry c is log p(. | tokens[:, :T - C + c]), the distribution of
-    token T - C + c. The body runs over all T columns, the head only over the C positions."""
-    tokens = batch["tokens"]
+def completion_log_softmax(
+    params, batch, cfg: Qwen2Config, completion_width: int, prompt_group: int = 1
+) -> jax.Array:
+    """[B, C] x V float32 (float64 for float64 params): entry c is log p(. | tokens[:, :T - C
+    + c]), the distribution of token T - C + c. The body runs over all T columns, the head only
+    over the C positions.
+
+    prompt_group = g > 1: rows come in consecutive groups of g whose first T - C columns
+    (tokens and attention_mask) are equal, as G samples of one prompt are; the body then runs
+    each group's prompt once (`shared_prompt_hidden`), same result up to float rounding. The
+    caller guarantees the equality (`train.grpo.shares_prompts` checks it)."""
+    tokens, mask = batch["tokens"], batch["attention_mask"]
     t, c = tokens.shape[1], completion_width
     if not 1 <= c < t:
         raise ValueError(f"completion_width={c} must be in [1, {t - 1}] for {t} columns")
-    hidden = hidden_states(params, tokens, cfg, attention_mask=batch["attention_mask"])
-    logits = logits_from_hidden(params, hidden[:, t - c - 1 : t - 1], cfg)  # [B, C, V]
-    return jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    if prompt_group > 1:
+        g, p = prompt_group, t - c
+        prompt_h, own_h = shared_prompt_hidden(
+            params, tokens[::g, :p], mask[::g, :p], tokens[:, p:], mask[:, p:], cfg, group=g
+        )
+        last = jnp.repeat(prompt_h[:, -1:], g, axis=0)  # [B, 1, D]: predicts token P
+        hidden = jnp.concatenate([last, own_h[:, :-1]], axis=1)  # positions P - 1 .. T - 2
+    else:
+        hidden = hidden_states(params, tokens, cfg, attention_mask=mask)[:, t - c - 1 : t - 1]
+    logits = logits_from_hidden(params, hidden, cfg)  # [B, C, V]
+    return jax.nn.log_softmax(logits.astype(wide(logits.dtype)), axis=-1)
 
 
 def policy_logprobs(params, batch, cfg: Qwen2Config, completion_width: int | None = None):
@@ -65,14 +83,17 @@ def policy_logprobs(params, batch, cfg: Qwen2Config, completion_width: int | Non
     return jnp.pad(picked, ((0, 0), (batch["tokens"].shape[1] - c, 0)))
 
 
-def completion_logprobs_entropy(params, batch, cfg: Qwen2Config, completion_width: int):
+def completion_logprobs_entropy(
+    params, batch, cfg: Qwen2Config, completion_width: int, prompt_group: int = 1
+):
     """(log-probs [B, T] float32 as `policy_logprobs(..., completion_width)`, entropy [B, C]
     float32 of the policy's next-token distribution at each of the last C positions, exact over
     V). One forward gives both: the GRPO update reads its entropy metric here instead of running
     a second forward. The entropy is under stop_gradient (a metric, never a loss term), so the
-    gradient through the log-probs is that of `policy_logprobs`."""
+    gradient through the log-probs is that of `policy_logprobs`. prompt_group: see
+    `completion_log_softmax`."""
     c = completion_width
-    lsm = completion_log_softmax(params, batch, cfg, c)  # [B, C, V]
+    lsm = completion_log_softmax(params, batch, cfg, c, prompt_group)  # [B, C, V]
     picked = gather_logprobs(lsm, batch["tokens"][:, -c:], batch["completion_mask"][:, -c:])
     frozen = jax.lax.stop_gradient(lsm)
     entropy = -jnp.sum(jnp.exp(frozen) * frozen, axis=-1)  # [B, C]

@@ -103,14 +103,19 @@ def init_params(cfg: Qwen2Config, key: jax.Array, dtype=jnp.float32) -> Params:
     return jax.tree.unflatten(treedef, out)
 
 
-def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
-    """One attention block. Returns (output [B, T, D], updated (k, v) cache or None)."""
+def _project_qkv(lp, x, tables, cfg: Qwen2Config) -> tuple:
+    """q [B, T, N, H], k and v [B, T, K, H] of normed x [B, T, D], RoPE applied to q and k."""
     q = dense(x, lp["q"]["kernel"])  # [B, T, N, H]
     k = dense(x, lp["k"]["kernel"])  # [B, T, K, H]
     v = dense(x, lp["v"]["kernel"])
     if cfg.qkv_bias:
         q, k, v = q + lp["q"]["bias"], k + lp["k"]["bias"], v + lp["v"]["bias"]
-    q, k = rope(q, tables), rope(k, tables)
+    return rope(q, tables), rope(k, tables), v
+
+
+def _attention(lp, x, tables, bias, cfg: Qwen2Config, kv_cache, write_index):
+    """One attention block. Returns (output [B, T, D], updated (k, v) cache or None)."""
+    q, k, v = _project_qkv(lp, x, tables, cfg)
     if kv_cache is not None:
         cache_k, cache_v = kv_cache
         start = (0, write_index, 0, 0)
@@ -220,6 +225,68 @@ def forward(
     """
     h = hidden_states(params, tokens, cfg, attention_mask=attention_mask, positions=positions)
     return logits_from_hidden(params, h, cfg)
+
+
+def shared_prompt_hidden(
+    params: Params,
+    prompt_tokens: jax.Array,
+    prompt_mask: jax.Array,
+    tokens: jax.Array,
+    mask: jax.Array,
+    cfg: Qwen2Config,
+    *,
+    group: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Final normed hidden states of rows that share their prompt in groups of `group`.
+
+    prompt_tokens, prompt_mask: [B, P], one left-padded prompt per group; tokens, mask:
+    [B * group, C], each row's continuation (rows b * group ... b * group + group - 1 continue
+    prompt b). Returns (prompt hidden [B, P, D], continuation hidden [B * group, C, D]): the
+    same values as `hidden_states` over each row's [prompt + continuation] (up to float
+    rounding), since a causal prompt never sees what follows it, but the prompt's layers run
+    once per group instead of once per row. With G samples per prompt (GRPO) the prompt's
+    share of a forward + backward shrinks G-fold; its gradient is the sum over the group.
+
+    All tokens go through every projection as one flat [B * P + B * group * C, D] matmul (see
+    `dense`); only attention splits them: prompt queries over the prompt, continuation queries
+    over their prompt's keys (repeated over the group) and their own row's keys.
+    """
+    b, p = prompt_tokens.shape
+    r, c = tokens.shape
+    if r != b * group:
+        raise ValueError(f"{r} continuation rows for {b} prompts in groups of {group}")
+    full_mask = jnp.concatenate([jnp.repeat(prompt_mask, group, axis=0), mask], axis=1)
+    positions = jnp.concatenate(
+        [default_positions(prompt_mask).reshape(-1), default_positions(full_mask)[:, p:].ravel()]
+    )[None]  # [1, M], M = B * P + R * C
+    bias_p = attention_bias(jnp.broadcast_to(jnp.arange(p), (b, p)), prompt_mask.astype(bool))
+    bias_c = attention_bias(jnp.broadcast_to(p + jnp.arange(c), (r, c)), full_mask.astype(bool))
+    x = params["embed"]["embedding"][jnp.concatenate([prompt_tokens.ravel(), tokens.ravel()])]
+    x = x[None]  # [1, M, D]
+    tables = rope_tables(positions, cfg.head_dim, cfg.rope_theta, x.dtype)
+    n = b * p
+
+    def split(a):  # [1, M, heads, H] -> prompt [B, P, heads, H], continuation [R, C, heads, H]
+        return a[0, :n].reshape(b, p, *a.shape[2:]), a[0, n:].reshape(r, c, *a.shape[2:])
+
+    def layer(x, lp):
+        with jax.named_scope("attention"):
+            h = rms_norm(x, lp["attn_norm"]["scale"], cfg.rms_norm_eps)
+            (qp, qc), (kp, kc), (vp, vc) = map(split, _project_qkv(lp, h, tables, cfg))
+            out_p = attend(qp, kp, vp, bias_p)  # [B, P, N, H]
+            keys = jnp.concatenate([jnp.repeat(kp, group, axis=0), kc], axis=1)  # [R, P + C, K, H]
+            values = jnp.concatenate([jnp.repeat(vp, group, axis=0), vc], axis=1)
+            out_c = attend(qc, keys, values, bias_c)  # [R, C, N, H]
+            flat = (out_p.reshape(n, *out_p.shape[2:]), out_c.reshape(r * c, *out_c.shape[2:]))
+            out = jnp.concatenate(flat)[None]  # [1, M, N, H]
+            x = x + dense(out, lp["o"]["kernel"], in_axes=2)
+        with jax.named_scope("mlp"):
+            x = x + _mlp(lp, rms_norm(x, lp["mlp_norm"]["scale"], cfg.rms_norm_eps))
+        return x, None
+
+    x, _ = jax.lax.scan(layer, x, params["layers"])
+    x = rms_norm(x, params["final_norm"]["scale"], cfg.rms_norm_eps)[0]  # [M, D]
+    return x[:n].reshape(b, p, -1), x[n:].reshape(r, c, -1)
 
 
 def init_cache(cfg: Qwen2Config, batch: int, max_len: int, dtype=jnp.float32) -> dict:
