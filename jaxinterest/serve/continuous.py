@@ -42,6 +42,7 @@ from jaxinterest.serve.worker import PREFILL_ROWS, SHAPES, Job, JobResult, choic
 
 log = logging.getLogger("jaxinterest.serve")
 
+_prepare = jax.jit(prepare, static_argnames=("cfg", "backend"))  # the step's weight layout
 SPARE_SLOTS = 256  # cache slots past P + N: the shared write slot moves this far between shifts
 
 
@@ -65,6 +66,7 @@ class EngineStats:
     decode_s: float = 0.0  # wall time inside inserts, steps and shifts (the decode thread)
     shifts: int = 0
     dropped: int = 0  # jobs whose client left before their prefill
+    table_waits: int = 0  # times the next job waited for a free temperature-table entry
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -111,9 +113,7 @@ class ContinuousEngine:
         self.dtype = jax.tree.leaves(model.params)[0].dtype
         self.eos_ids = jnp.asarray(model.stop_ids, jnp.int32).reshape(-1)
         self.pad_id = jnp.int32(model.pad_id)
-        self._weights = jax.jit(prepare, static_argnames=("cfg", "backend"))(
-            model.params, cfg, self.backend
-        )
+        self._weights = _prepare(model.params, cfg, self.backend)
         self._state = slots.init_state(
             cfg, rows, self.slots, shapes.new_tokens, self.backend, self.dtype
         )
@@ -273,6 +273,7 @@ class ContinuousEngine:
                 continue
             entry = self._entry(p)
             if entry < 0:  # every table entry holds another temperature: wait for one
+                self.stats.table_waits += 1
                 break
             self._queue.popleft()
             if not p.future.set_running_or_notify_cancel():  # cancelled just now
@@ -318,7 +319,7 @@ class ContinuousEngine:
         width = self.shapes.group(max(map(len, prompts)), self.width)
         tokens, mask = left_pad(prompts, width, self.model.pad_id)
         part, logits = engine.prefill(
-            self.model.params, tokens, mask, cfg=self.model.cfg, backend=self.backend
+            self.model.params, tokens, mask, cfg=self.model.cfg, repeat=1, backend=self.backend
         )
         axes = slot_axes(self.backend)
         padded = []
