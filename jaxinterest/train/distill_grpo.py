@@ -34,6 +34,7 @@ def grpo_config(cfg):
         prompts_per_step=cfg.batch_size, group_size=cfg.samples, temperature=cfg.temperature,
         max_new_tokens=cfg.max_new_tokens, inner_epochs=1, micro_batches=cfg.micro_batches,
         optim=cfg.optim, eval_every=0, checkpoint_every=cfg.checkpoint_every,
+        validation_samples=cfg.validation_samples,
         keep_last=cfg.keep_last, validation_days=cfg.validation_days, prompt=cfg.prompt,
         rewards=RewardConfig(text_cache_size=0, n_queries=cfg.prompt.n_queries),
     )  # fmt: skip
@@ -66,6 +67,7 @@ def run_no_distill(cfg, *, progress: bool = True) -> dict:
         validator = Validator(
             world, cfg.prompt, clean_fn=clean_fn, days=cfg.validation_days,
             tokenizer=student.tokenizer, max_new_tokens=cfg.max_new_tokens,
+            samples=cfg.validation_samples, temperature=cfg.temperature, seed=cfg.seed,
         )  # fmt: skip
         if "start" not in report:
             report["start"] = {"student": validator(student)}

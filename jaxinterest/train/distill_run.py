@@ -55,7 +55,8 @@ class DistillConfig:
     for the gap closed, and may leave it empty); student: a checkpoint directory
     or policy spec; batch_size: users per step; samples: lists per user per step; eval_every:
     validation cadence in steps (0: only before and after); validation_days: see
-    `validation.holdout_world`."""
+    `validation.holdout_world`; validation_samples = k > 0 validates on k answers per user
+    sampled at `temperature` instead of the greedy one (`distill_eval.Validator`)."""
 
     world: str = ""
     out: str = "runs/distill"
@@ -81,12 +82,15 @@ class DistillConfig:
     keep_last: int = 2
     validation_days: int = 7
     validate: bool = True
+    validation_samples: int = 0
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if min(self.steps, self.batch_size, self.samples, self.checkpoint_every) < 1:
             raise ValueError("steps, batch_size, samples and checkpoint_every must be >= 1")
+        if self.validation_samples < 0:
+            raise ValueError(f"validation_samples must be >= 0, got {self.validation_samples}")
         if (self.batch_size * self.samples) % self.micro_batches:
             raise ValueError(
                 f"batch_size x samples = {self.batch_size * self.samples} rows do not split "
@@ -214,7 +218,9 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> dict:
     validator = None
     if cfg.validate:
         validator = Validator(world, cfg.prompt, clean_fn=clean_fn, days=cfg.validation_days,
-                              tokenizer=student.tokenizer, max_new_tokens=w)  # fmt: skip
+                              tokenizer=student.tokenizer, max_new_tokens=w,
+                              samples=cfg.validation_samples, temperature=cfg.temperature,
+                              seed=cfg.seed)  # fmt: skip
     report_path = out / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     if validator is not None and "start" not in report:
