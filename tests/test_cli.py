@@ -22,6 +22,19 @@ def test_every_subcommand_has_help(capsys):
         assert "usage: jaxinterest " + name in capsys.readouterr().out
 
 
+def test_progress_switch_is_spelled_the_same_everywhere():
+    """Every command with progress bars takes both --quiet and --no-progress, as one switch."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    with_bars = []
+    for name, cmd in sub.choices.items():
+        flags = {o: a.dest for a in cmd._actions for o in a.option_strings}
+        if "--quiet" in flags or "--no-progress" in flags:
+            with_bars.append(name)
+            assert flags.get("--quiet") == flags.get("--no-progress") is not None, name
+    assert {"sft", "grpo", "distill", "best-of-n", "quickstart", "world"} <= set(with_bars)
+
+
 def test_info_runs_a_forward_pass():
     out = subprocess.run(
         [sys.executable, "-m", "jaxinterest.cli", "info", "--preset", "tiny-1m", "--json"],

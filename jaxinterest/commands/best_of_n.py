@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     clean.add_argument("--clean-model", metavar="DIR", help="noise classifier (clean --train)")
     clean.add_argument("--keep-file", metavar="FILE", help="keep.parquet from clean --apply")
     p.add_argument("--cache-dir", metavar="DIR", help="reward model's article embedding cache")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 

@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field (repeatable)")  # fmt: skip
     p.add_argument("--print-config", action="store_true", help="print the config and exit")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 

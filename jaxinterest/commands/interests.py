@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="users per sampler call")
     p.add_argument("--k", type=int, default=10, help="merged articles per user")
     p.add_argument("--per-query-k", type=int, default=10, help="articles per query")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 

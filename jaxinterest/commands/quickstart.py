@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="override a field, e.g. --set grpo.steps=20 or --set sft.instruct.steps=100 "
         "(repeatable; nested keys with dots)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 

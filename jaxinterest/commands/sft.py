@@ -22,7 +22,7 @@ def add_config_args(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--out", help="run directory (= --set out=DIR)")
     p.add_argument("--policy", help="starting policy: an HF directory, smollm2 or preset:NAME")
     p.add_argument("--keep-file", help="keep.parquet from `clean --apply` (noise cleaning)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", action="store_true", help="no progress bars")
 
 
 def overrides(args: argparse.Namespace) -> list[str]:

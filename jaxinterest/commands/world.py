@@ -54,7 +54,7 @@ def register(subparsers) -> None:
         "DIR, or of the world just generated with --out, into its report.json (about a minute "
         "on the small preset)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "--no-progress", action="store_true", help="no progress bar")
     for flag, field, typ, text in _KNOBS:
         default = getattr(WorldConfig(), field)
         p.add_argument(

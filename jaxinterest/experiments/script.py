@@ -41,7 +41,7 @@ def build_parser(name: str, description: str) -> argparse.ArgumentParser:
         help="override a config field, e.g. --set world.preset=tiny (repeatable; dots for "
         "nested keys)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", action="store_true", help="no progress bars")
     return p
 
 
