@@ -203,9 +203,10 @@ class ContinuousEngine:
                 self._reset()  # free the rows again: the next group may need them all
                 calls += 1
             size *= 2
-        for use_top_p in (False, True):
-            self._state = self._step(use_top_p)
-            calls += 1
+        for size in sorted({min(self.rows, n) for n in range(8, self.rows + 8, 8)}):
+            for use_top_p in (False, True):  # every step program: each live-row count bucket
+                self._state = self._step(use_top_p, live=list(range(size)))
+                calls += 1
         self._state = slots.compact(self._state, jnp.int32(1), backend=self.backend)
         jax.block_until_ready(self._state)
         self._reset(clear_state=True)
@@ -374,10 +375,22 @@ class ContinuousEngine:
             use_top_p=use_top_p,
         )
 
-    def _step(self, use_top_p: bool) -> dict:
+    def live_rows(self, rows: list[int]) -> np.ndarray:
+        """The step's row list: `rows` padded with an empty row to a multiple of 8 (or R), so
+        that few step programs exist (R / 8 of them)."""
+        size = min(self.rows, -(-max(len(rows), 1) // 8) * 8)
+        if len(rows) == size:
+            return np.asarray(rows, np.int32)
+        taken = set(rows)
+        empty = next(r for r in range(self.rows) if r not in taken)
+        return np.asarray(sorted(rows) + [empty] * (size - len(rows)), np.int32)
+
+    def _step(self, use_top_p: bool, live: list[int] | None = None) -> dict:
+        rows = self.live_rows(sorted(self._running) if live is None else live)
         state = slots.step(
             self._weights,
             self._state,
+            jnp.asarray(rows),
             jnp.int32(self._slot),
             self._table_arrays(),
             self.eos_ids,

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinterest import kernels
-from jaxinterest.models.qwen2 import Qwen2Config
+from jaxinterest.models.qwen2 import Qwen2Config, rms_norm, rope_tables
 from jaxinterest.sampling.engine import XLA_OPTIONS
 from jaxinterest.sampling.filters import SamplingMode, sample_step
 from jaxinterest.sampling.step import decode_step, slot_axes
@@ -144,30 +144,74 @@ def _record(st: dict, rows, tok, lp, lp_raw, eos_ids, pad_id) -> dict:
     return st
 
 
+def decode_live(dp, caches, live, last, pos, slot, lo, cfg: Qwen2Config):
+    """`sampling.step.decode_step` on the "kernel" backend for the rows `live` [r] only:
+    embeddings, matmuls and the LM head run on those r rows, the attention kernel on all R
+    (its cost for a row is the row's own slots: one slot for an empty row), so a step costs
+    what its live rows need, not R rows. Returns (logits [r, V] float32, new caches).
+    Entries of `live` past the live rows repeat one empty row (equal values, so the scatter
+    of their q/k/v is well defined)."""
+    r_all, h, d = pos.shape[0], cfg.head_dim, cfg.hidden_size
+    qkv_width = (cfg.num_heads + 2 * cfg.num_kv_heads) * h
+    eps = cfg.rms_norm_eps
+    x = dp["embed"][last[live]]  # [r, D]
+    tables = rope_tables(pos[:, None], h, cfg.rope_theta, x.dtype)  # for all R rows
+    cos, sin = (t.reshape(r_all, h) for t in tables)
+    new_caches = []
+    for lp, (cache_k, cache_v) in zip(dp["layers"], caches, strict=True):
+        qkv = kernels.matmul(rms_norm(x, lp["attn_norm"], eps), lp["qkv"], qkv_width)
+        if cfg.qkv_bias:
+            qkv = qkv + lp["qkv_bias"]
+        every = jnp.zeros((r_all, qkv_width), qkv.dtype).at[live].set(qkv)  # [R, (N + 2K) H]
+        out, cache_k, cache_v = kernels.decode_attention(
+            every, cos, sin, cache_k, cache_v, lo, slot,
+            heads=cfg.num_heads, kv_heads=cfg.num_kv_heads,
+        )  # fmt: skip
+        new_caches.append((cache_k, cache_v))
+        x = x + kernels.matmul(out[live], lp["o"], d)
+        normed = rms_norm(x, lp["mlp_norm"], eps)
+        width = 2 * cfg.intermediate_size
+        gate, up = jnp.split(kernels.matmul(normed, lp["gate_up"], width), 2, -1)
+        x = x + kernels.matmul(jax.nn.silu(gate) * up, lp["down"], d)
+    x = rms_norm(x, dp["final_norm"], eps)
+    return kernels.matmul(x, dp["head"], cfg.vocab_size), tuple(new_caches)
+
+
 @functools.partial(
     jax.jit,
     static_argnames=("cfg", "backend", "use_top_p"),
     donate_argnames=("state",),
     compiler_options=XLA_OPTIONS,
 )
-def step(weights, state, slot, table, eos_ids, pad_id, *, cfg: Qwen2Config, backend, use_top_p):
-    """One decode step for every row: feeds each live row's last token at the shared cache slot
-    `slot` and draws its next token. weights: `sampling.step.prepare(params, cfg, backend)`.
-    Rows that are done (or empty) compute too (fixed shapes) but nothing of theirs changes."""
+def step(
+    weights, state, live, slot, table, eos_ids, pad_id, *, cfg: Qwen2Config, backend, use_top_p
+):
+    """One decode step: feeds the last token of each row in `live` [r] (the live rows, padded
+    with an empty row to one of a few sizes) at the shared cache slot `slot` and draws its
+    next token. weights: `sampling.step.prepare(params, cfg, backend)`. On the "kernel" backend
+    only the listed rows compute (`decode_live`); the pure-JAX backend runs
+    `sampling.step.decode_step` over every row and keeps the listed ones."""
     st = dict(state)
     done = st["done"]
     lo = jnp.where(done, slot, st["lo"])  # an empty row attends its own new slot only
-    slots = st["cache"][0][1].shape[2]
-    iota = jnp.arange(slots)[None, :]
-    kv_valid = (iota >= lo[:, None]) & (iota <= slot)  # [R, S], read by the "xla" backend
-    logits, st["cache"] = decode_step(
-        weights, st["cache"], st["last"], st["pos"], slot, kv_valid, lo, cfg, backend
-    )
-    u = row_uniforms(st["key"], st["t"])
+    if backend == "kernel":
+        logits, st["cache"] = decode_live(
+            weights, st["cache"], live, st["last"], st["pos"], slot, lo, cfg
+        )
+    else:
+        slots = st["cache"][0][1].shape[2]
+        iota = jnp.arange(slots)[None, :]
+        kv_valid = (iota >= lo[:, None]) & (iota <= slot)  # [R, S]
+        logits, st["cache"] = decode_step(
+            weights, st["cache"], st["last"], st["pos"], slot, kv_valid, lo, cfg, backend
+        )
+        logits = logits[live]
+    u = row_uniforms(st["key"][live], st["t"][live])
     tok, lp, lp_raw = choose(
-        logits, u, ~done, st["tidx"], st["top_p"], table, backend=backend, use_top_p=use_top_p
-    )
-    return _record(st, slice(None), tok, lp, lp_raw, eos_ids, pad_id)
+        logits, u, ~done[live], st["tidx"][live], st["top_p"][live], table,
+        backend=backend, use_top_p=use_top_p,
+    )  # fmt: skip
+    return _record(st, live, tok, lp, lp_raw, eos_ids, pad_id)
 
 
 @functools.partial(jax.jit, static_argnames=("backend", "use_top_p"), donate_argnames=("state",))
