@@ -3,7 +3,7 @@ policy (student), a few steps of `train.distill_run.run_distill`, so the table g
 "distilled student" row beside the teacher's.
 
 `quickstart.STAGES` runs it after "grpo" (`QuickstartConfig.distill_steps` updates). The
-student has the teacher's size (tiny-1m) and starts from the SFT policy the teacher started
+student has the teacher's size (the SFT preset) and starts from the SFT policy the teacher started
 from: the stage shows the pipeline end to end, not the size ratio (bench/serve_ratio.py and
 docs/distillation.md do that). No validation inside the stage: the "evaluate" stage scores every
 policy on the test week.
