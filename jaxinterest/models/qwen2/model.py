@@ -6,7 +6,11 @@ Shape legend (used in comments and einsums):
   L layers.
 
 Params are nested dicts of arrays. Per-layer weights are stacked on a leading L axis and the
-layers run under `lax.scan`, so compile time does not grow with depth.
+layers run under `lax.scan`, so compile time does not grow with depth. Without a KV cache (the
+training forward) a model of at most `UNROLL_MAX_LAYERS` layers has the scan unrolled: XLA then
+keeps each layer's activations for the backward as separate buffers instead of stacking them
+into [L, ...] arrays, which makes a GRPO update step cheaper (measured in docs/speed.md), at a
+compile time that grows with depth, which only shallow models can afford.
 
 Numerics follow HF transformers' Qwen2: RMSNorm statistics in float32, the norm weight applied
 in the activation dtype; RoPE angles in float32 (bf16 positions would alias beyond 256);
@@ -25,6 +29,8 @@ from jaxinterest.models.qwen2.config import Qwen2Config
 from jaxinterest.models.qwen2.layers import rms_norm, rope, rope_tables, wide
 
 Params = dict
+
+UNROLL_MAX_LAYERS = 8  # every tiny preset; the Qwen2.5 and SmolLM2 checkpoints keep the scan
 
 
 def param_axes(cfg: Qwen2Config) -> Params:
@@ -164,7 +170,8 @@ def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, writ
         return x, kv
 
     kv_in = None if cache is None else (cache["k"], cache["v"])
-    x, kv_out = jax.lax.scan(layer, x, (params["layers"], kv_in))
+    unroll = cache is None and cfg.num_layers <= UNROLL_MAX_LAYERS  # module docstring
+    x, kv_out = jax.lax.scan(layer, x, (params["layers"], kv_in), unroll=unroll)
     x = rms_norm(x, params["final_norm"]["scale"], cfg.rms_norm_eps)
     new_cache = None if cache is None else {"k": kv_out[0], "v": kv_out[1]}
     return x, new_cache
@@ -284,7 +291,7 @@ def shared_prompt_hidden(
             x = x + _mlp(lp, rms_norm(x, lp["mlp_norm"]["scale"], cfg.rms_norm_eps))
         return x, None
 
-    x, _ = jax.lax.scan(layer, x, params["layers"])
+    x, _ = jax.lax.scan(layer, x, params["layers"], unroll=cfg.num_layers <= UNROLL_MAX_LAYERS)
     x = rms_norm(x, params["final_norm"]["scale"], cfg.rms_norm_eps)[0]  # [M, D]
     return x[:n].reshape(b, p, -1), x[n:].reshape(r, c, -1)
 
