@@ -26,7 +26,7 @@ from jaxinterest.train.grpo import GRPOConfig
 from jaxinterest.train.optim import OptimConfig
 from jaxinterest.train.sft import TINY_SYSTEM_PROMPT, SFTConfig, StageConfig
 
-TINY_PROMPT = PromptConfig(max_prompt_tokens=320, system_prompt=TINY_SYSTEM_PROMPT)
+TINY_PROMPT = PromptConfig(max_prompt_tokens=256, system_prompt=TINY_SYSTEM_PROMPT)
 METRICS = ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr")
 COHORTS = ("all", "cold")
 
@@ -54,14 +54,20 @@ class Recipe:
     seed: int = 0
     max_new_tokens: int = 48
     prompt: PromptConfig = TINY_PROMPT
+    # the SFT recipe whose tiny-2m+ policies copy from their prompt (docs/training.md,
+    # "Policies that read their prompt"): history pretraining, 15 history cuts, 400 steps
     sft: SFTConfig = SFTConfig(
-        pretrain=StageConfig(steps=300, lr=3e-3), instruct=StageConfig(steps=300, lr=1e-3)
+        pretrain_corpus="histories",
+        cut_days=tuple(range(15)),
+        pretrain=StageConfig(steps=100, lr=3e-3),
+        instruct=StageConfig(steps=400, lr=2e-3, warmup_steps=30),
     )
     grpo: GRPOConfig = GRPOConfig(
         steps=40,
         prompts_per_step=8,
         group_size=8,
-        optim=OptimConfig(lr=2e-5, warmup_steps=0, total_steps=80),
+        inner_epochs=1,
+        optim=OptimConfig(lr=3e-4, warmup_steps=0, total_steps=40),
         eval_every=10,
         checkpoint_every=5,
         rewards=RewardConfig(text_cache_size=0),
