@@ -8,10 +8,11 @@ a fixed number of requests sent by a fixed number of concurrent clients over HTT
 All servers are started side by side and only the one being measured runs (the others are
 SIGSTOPped: vLLM's idle engine would otherwise take CPU); each takes untimed warm-up rounds
 (compilation), then the timed rounds go in turns (ours, ours without batching, vLLM, ours, ...)
-so load changes on the machine hit all of them; each figure is the median over rounds.
-Our servers warm up their common shapes at start-up (sharing a compilation cache directory);
-the JSON reports how many XLA compilations each did during the timed rounds (0 when every
-shape of the load is in the warmed buckets), the load average at the start and the end, and
+so load changes on the machine hit all of them; each figure is the median over rounds. Our
+servers warm up their common shapes at start-up (sharing a compilation cache directory); the
+JSON reports how many XLA compilations each did during the timed rounds (0 when every shape of
+the load is in the warmed buckets), what the batching server's continuous engine did (steps,
+live rows per step, its threads' busy shares), the load average at the start and the end, and
 the achieved model FLOP rate (2 x matmul params x prompt and generated tokens per second) as a
 fraction of this machine's float32 jnp matmul rate ([1024]^3, measured in the same run with
 every server paused). On a machine shared with other jobs a server's wall time is its CPU work
@@ -270,6 +271,20 @@ def main() -> None:
                     (after[k]["busy_s"] - before[k]["busy_s"]) / max(wall, 1e-9), 3
                 ),
             }
+            engine = (after[k].get("continuous"), before[k].get("continuous"))
+            if engine[0] is not None:  # the continuous engine: steps, rows per step, threads
+                a, b = engine
+                steps = a["steps"] - b["steps"]
+                timed_batches[k]["continuous"] = {
+                    "jobs": a["jobs"] - b["jobs"],
+                    "steps": steps,
+                    "rows_per_step": round((a["row_steps"] - b["row_steps"]) / max(steps, 1), 2),
+                    "prefill_calls": a["prefill_calls"] - b["prefill_calls"],
+                    # share of the wall time each thread spent in its calls (prefill: summed
+                    # over its threads)
+                    "prefill_busy_fraction": round((a["prefill_s"] - b["prefill_s"]) / wall, 3),
+                    "decode_busy_fraction": round((a["decode_s"] - b["decode_s"]) / wall, 3),
+                }
         for srv in servers.values():
             srv.pause()
         gflops = matmul_gflops()

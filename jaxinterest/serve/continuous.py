@@ -1,14 +1,14 @@
 """Continuous batching, the host side: requests join the running decode between steps.
 
-Two threads share the model. The prefill thread takes queued jobs (first come, first served,
-up to `prefill_rows` at a time and never more than the decode rows free), prefills them with
-`sampling.engine.prefill` at their group's width, pads the cache to the prompt bucket on the
-host and hands the group over. The decode thread inserts every group that is ready into free
-rows (`slots.insert`), runs one jitted step over all rows (`slots.step`), reads back which rows
-are done, and answers those jobs; their rows are free for the next insert. So the next
-requests' prefill runs while the current rows decode (two XLA programs at once, on the two
-cores), a finished row is refilled at the next step instead of waiting for its batch, and
-every row samples with its own temperature and top-p.
+Threads share the model. Each prefill thread (two by default) takes queued jobs (first come,
+first served, up to `prefill_rows` at a time and never more than the decode rows free),
+prefills them with `sampling.engine.prefill` at their group's width, pads the cache to the
+prompt bucket on the host and hands the group over. The decode thread inserts every group that
+is ready into free rows (`slots.insert`), runs one jitted step over the live rows
+(`slots.step`), reads back which rows are done, and answers those jobs; their rows are free
+for the next insert. So the next requests' prefill runs while the current rows decode (XLA
+programs side by side on the two cores), a finished row is refilled at the next step instead
+of waiting for its batch, and every row samples with its own temperature and top-p.
 
 The engine takes jobs with n == 1, top-k off, 1..`shapes.new_tokens` new tokens, prompts up
 to `shapes.prompt_width` tokens and no alternatives or prompt scoring (`accepts`); the server
@@ -100,11 +100,15 @@ class ContinuousEngine:
         max_pending: int = 4096,
         backend: str = "auto",
         spare_slots: int = SPARE_SLOTS,
+        prefill_threads: int = 2,
     ):
-        """rows: decode rows R; spare_slots: cache slots past P + N (steps between shifts)."""
-        if rows < 1 or prefill_rows < 1 or spare_slots < 1:
-            raise ValueError("rows, prefill_rows and spare_slots must be >= 1")
+        """rows: decode rows R; spare_slots: cache slots past P + N (steps between shifts);
+        prefill_threads: threads prefilling groups side by side (two keep the decode rows
+        fuller than one under a closed loop: docs/serving.md)."""
+        if min(rows, prefill_rows, spare_slots, prefill_threads) < 1:
+            raise ValueError("rows, prefill_rows, spare_slots and prefill_threads must be >= 1")
         self.model, self.rows, self.shapes = model, rows, shapes
+        self.prefill_threads = prefill_threads
         self.prefill_rows, self.max_pending = min(prefill_rows, rows), max_pending
         cfg = model.cfg
         self.backend = choose_backend(backend, model.params, cfg)
@@ -135,7 +139,9 @@ class ContinuousEngine:
     # ---- public ----
 
     def start(self) -> None:
-        for name, target in (("prefill", self._prefill_loop), ("decode", self._decode_loop)):
+        loops = [("decode", self._decode_loop)]
+        loops += [(f"prefill-{i}", self._prefill_loop) for i in range(self.prefill_threads)]
+        for name, target in loops:
             thread = threading.Thread(target=target, name=f"continuous-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
