@@ -1,6 +1,7 @@
 """Serving: an OpenAI-compatible HTTP server over the jitted sampler, and HF export.
 
 build_app(model, limits=..., max_batch_rows=..., max_wait=..., batching=True) -> ASGI app
+ContinuousEngine(model, rows)    continuous batching: requests join the running decode
 serve_forever(app, host, port)   uvicorn on 127.0.0.1 by default, graceful shutdown
 load_served_model(checkpoint | preset) -> ServedModel (config, params, tokenizer, name)
 export_hf(model, out)            HF directory for transformers and vLLM
@@ -10,6 +11,7 @@ launch.ours / launch.vllm        a server subprocess on a loopback port (tests, 
 
 from jaxinterest.serve.app import build_app
 from jaxinterest.serve.batcher import Batcher, Overloaded
+from jaxinterest.serve.continuous import ContinuousEngine
 from jaxinterest.serve.export import export_hf
 from jaxinterest.serve.interests import InterestsConfig, user_interests
 from jaxinterest.serve.model import ServedModel, load_served_model, pad_id, stop_ids
@@ -19,6 +21,7 @@ from jaxinterest.serve.worker import Job, batch_key, run_batch, warm_up
 
 __all__ = [
     "Batcher",
+    "ContinuousEngine",
     "InterestsConfig",
     "Job",
     "Limits",
