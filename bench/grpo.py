@@ -13,7 +13,13 @@ left out), N_head = V * D (the tied embedding counted once, as the LM head), T =
 completion length. A head over all T positions would count rows * T * 6 * N_head, work no
 GRPO loss needs; it is not counted. The anchor is the best rate of jnp.matmul over the step's
 own GEMM shapes ([tokens, D] x [D, F] and [rows * C, D] x [D, V]) and a square 1024^3, so the
-fraction is against what this machine's matmul reaches at its best.
+fraction is against what this machine's matmul reaches at its best. `--group 1` (default):
+every row has its own random prompt, so the step runs its plain program; `--group G`: G rows
+per prompt, as in a rollout, so it runs the shared-prompt program (`grpo.UpdateStep`: each
+prompt once per micro-batch group of G / M rows), whose FLOPs are counted as it does them:
+body tokens rows / g * P + rows * C, attention pairs rows / g * P^2 + rows * C * T (g = G / M,
+P = T - C), the same head. `gradient_seconds` is value_and_grad alone (M micro-batches), so
+step - gradient is the optimiser and the rest of the step.
 
 Part 2: seconds per full GRPO iteration (`--rows` prompts x G samples, `--completion` new
 tokens) split into rollout / reward / logprobs / update, for each `--presets` model, beside TRL's
@@ -26,12 +32,17 @@ update`, the code `jaxinterest grpo` runs; "logprobs" is its reference forward (
 pi_old, the entropy and the sampler-mismatch check come from the update's own forward). Every
 user's reward state is prepared before either side is timed. The update phase's fraction of
 the machine's matmul rate (part 1's FLOP formula, same run; TRL's trainer also runs its head
-over the completion positions only, `logits_to_keep`) is printed for both.
+over the completion positions only, `logits_to_keep`) is printed for both, each against the
+FLOPs it does: TRL every row's prompt (`update_gflop`), ours each prompt once per group
+(`update_gflop_shared_prompts`; `--no-share-prompts` runs ours' plain program instead). The
+two sides are interleaved in one process: after each of TRL's iterations (its step-end
+callback, outside TRL's timed span) ours runs one, so that both see the same machine load.
 
   python bench/grpo.py [--part 1] [--preset tiny-21m] [--rows 16] [--prompt 120]
-                       [--completion 48] [--micro-batches 2] [--repeat 5]
+                       [--completion 48] [--micro-batches 2] [--repeat 5] [--group 1]
   python bench/grpo.py --part 2 [--presets tiny-5m,tiny-21m] [--group 8] [--repeat 3]
                        [--inner-epochs 1] [--micro-batches 1] [--world DIR] [--no-trl]
+                       [--no-share-prompts]
 """
 
 from __future__ import annotations

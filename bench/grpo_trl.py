@@ -11,6 +11,8 @@ when num_iterations > 1), and the reward function times its own calls.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import tempfile
 import time
 
@@ -79,7 +81,8 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
         trainer = Timed(model=model, reward_funcs=[reward], args=config,
                         train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                         callbacks=[Clock()])  # fmt: skip
-        trainer.train()
+        with contextlib.redirect_stdout(sys.stderr):  # its end-of-training log dict, off the JSON
+            trainer.train()
     if len(gen_s) != iterations or len(reward_s) != iterations:
         raise RuntimeError(
             f"TRL generated {len(gen_s)} times and rewarded {len(reward_s)} times in "

@@ -11,6 +11,11 @@ the log-probs it differentiates (ratio 1 exactly) and returns them, with each co
 position's entropy, as per-row outputs. `update` keeps them as pi_old for the later epochs and
 computes the entropy and sampler-mismatch metrics from them (what a separate pi_old forward
 used to feed). Later epochs are off-policy by the earlier updates and the clip bounds them.
+
+A rollout's G samples of one prompt share its tokens, and a causal prompt never sees its
+continuation, so the update runs each prompt through the model once per group, not once per
+sample (`UpdateStep`, `models.qwen2.shared_prompt_hidden`): the same loss and gradients up to
+float rounding, for a fraction of the prompt's FLOPs.
 `train.loop.run_grpo` runs iterations with logging, validation and checkpoints.
 """
 
