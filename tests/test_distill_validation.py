@@ -67,8 +67,13 @@ def test_sampled_validation_averages_fixed_draws(world, monkeypatch):
     assert len(calls) == 1 and calls[0][0]["temperature"] == 0.0
 
 
-def test_negative_samples_are_refused():
+def test_validation_config_is_checked_and_defaults_to_the_sampling_temperature():
     from jaxinterest.train.distill_run import DistillConfig
 
     with pytest.raises(ValueError, match="validation_samples"):
         DistillConfig(validation_samples=-1)
+    with pytest.raises(ValueError, match="validation_temperature"):
+        DistillConfig(validation_samples=2, validation_temperature=0.0)
+    assert DistillConfig(temperature=0.9).validation_temperature_or_default() == 0.9
+    cfg = DistillConfig(temperature=0.9, validation_temperature=0.5)
+    assert cfg.validation_temperature_or_default() == 0.5

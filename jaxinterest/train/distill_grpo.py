@@ -67,7 +67,8 @@ def run_no_distill(cfg, *, progress: bool = True) -> dict:
         validator = Validator(
             world, cfg.prompt, clean_fn=clean_fn, days=cfg.validation_days,
             tokenizer=student.tokenizer, max_new_tokens=cfg.max_new_tokens,
-            samples=cfg.validation_samples, temperature=cfg.temperature, seed=cfg.seed,
+            samples=cfg.validation_samples, temperature=cfg.validation_temperature_or_default(),
+            seed=cfg.seed,
         )  # fmt: skip
         if "start" not in report:
             report["start"] = {"student": validator(student)}

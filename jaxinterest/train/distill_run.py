@@ -56,7 +56,8 @@ class DistillConfig:
     or policy spec; batch_size: users per step; samples: lists per user per step; eval_every:
     validation cadence in steps (0: only before and after); validation_days: see
     `validation.holdout_world`; validation_samples = k > 0 validates on k answers per user
-    sampled at `temperature` instead of the greedy one (`distill_eval.Validator`)."""
+    sampled at validation_temperature (None: `temperature`) instead of the greedy one
+    (`distill_eval.Validator`)."""
 
     world: str = ""
     out: str = "runs/distill"
@@ -83,6 +84,11 @@ class DistillConfig:
     validation_days: int = 7
     validate: bool = True
     validation_samples: int = 0
+    validation_temperature: float | None = None
+
+    def validation_temperature_or_default(self) -> float:
+        t = self.validation_temperature
+        return self.temperature if t is None else t
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -91,6 +97,9 @@ class DistillConfig:
             raise ValueError("steps, batch_size, samples and checkpoint_every must be >= 1")
         if self.validation_samples < 0:
             raise ValueError(f"validation_samples must be >= 0, got {self.validation_samples}")
+        if self.validation_temperature is not None and self.validation_temperature <= 0:
+            raise ValueError("validation_temperature must be > 0 (validation_samples = 0 is the "
+                             f"greedy answer), got {self.validation_temperature}")  # fmt: skip
         if (self.batch_size * self.samples) % self.micro_batches:
             raise ValueError(
                 f"batch_size x samples = {self.batch_size * self.samples} rows do not split "
@@ -219,7 +228,8 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> dict:
     if cfg.validate:
         validator = Validator(world, cfg.prompt, clean_fn=clean_fn, days=cfg.validation_days,
                               tokenizer=student.tokenizer, max_new_tokens=w,
-                              samples=cfg.validation_samples, temperature=cfg.temperature,
+                              samples=cfg.validation_samples,
+                              temperature=cfg.validation_temperature_or_default(),
                               seed=cfg.seed)  # fmt: skip
     report_path = out / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}

@@ -46,9 +46,9 @@ MAX_NEW_TOKENS = 48
 class QuickstartConfig:
     """out: run directory; world_preset / world_seed: the world generated into out/world;
     clean: train and apply the n-gram noise classifier (False: raw behaviours); distill_steps:
-    on-policy distillation updates of the GRPO policy into the SFT policy. sft and grpo:
-    the two recipes; their world, out, keep_file and policy fields are filled in by the
-    pipeline, and grpo uses sft's prompt (the one the policy was tuned on)."""
+    on-policy distillation updates of the GRPO policy into the SFT policy, at distill_lr. sft
+    and grpo: the two recipes; their world, out, keep_file and policy fields are filled in by
+    the pipeline, and grpo uses sft's prompt (the one the policy was tuned on)."""
 
     out: str = "runs/quickstart"
     world_preset: str = "tiny"
@@ -68,6 +68,7 @@ class QuickstartConfig:
         instruct=StageConfig(steps=320, batch_size=16, lr=2e-3, warmup_steps=30),
     )
     distill_steps: int = 6
+    distill_lr: float = 3e-4
     grpo: GRPOConfig = GRPOConfig(
         steps=10,
         prompts_per_step=8,

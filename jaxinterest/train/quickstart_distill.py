@@ -26,7 +26,7 @@ def distill_config(ctx) -> DistillConfig:
         teacher=ctx.results["grpo"]["policy"], student=ctx.results["sft"]["policy"],
         method="on_policy", estimator="exact", steps=steps, batch_size=8, samples=2,
         max_new_tokens=sft.max_new_tokens, prompt=sft.prompt, validate=False,
-        optim=OptimConfig(lr=1e-3, warmup_steps=min(1, steps - 1), total_steps=steps),
+        optim=OptimConfig(lr=ctx.cfg.distill_lr, warmup_steps=min(1, steps - 1), total_steps=steps),
         checkpoint_every=3,
         log_every=1, seed=sft.seed,
     )  # fmt: skip
