@@ -38,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-batching", action="store_true", help="one request per sampler call (baseline)"
     )
+    p.add_argument(
+        "--no-continuous", action="store_true",
+        help="no continuous batching: every request goes through the dynamic batcher, which "
+        "gathers whole calls (docs/serving.md)",
+    )  # fmt: skip
     p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
     p.add_argument("--max-prompt-tokens", type=int, default=d.max_prompt_tokens)
     p.add_argument("--max-tokens", type=int, default=d.max_tokens, help="cap on max_tokens")
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         max_pending=args.max_pending,
         prefill_rows=args.prefill_rows,
         shapes=shapes,
+        continuous=not args.no_continuous,
     )
     print(f"serving {model.name!r}: {model.source}, {model.cfg.num_params:,} params", flush=True)
     serve_forever(app, args.host, args.port, args.graceful_timeout, args.log_level)

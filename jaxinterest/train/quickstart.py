@@ -44,7 +44,8 @@ MAX_NEW_TOKENS = 48
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartConfig:
-    """out: run directory; world_preset / world_seed: the world generated into out/world;
+    """out: run directory; world_preset / world_seed / world_users (0: the preset's count): the
+    world generated into out/world;
     clean: train and apply the n-gram noise classifier (False: raw behaviours); distill_steps:
     on-policy distillation updates of the GRPO policy into the SFT policy, at distill_lr. sft
     and grpo: the two recipes; their world, out, keep_file and policy fields are filled in by
@@ -53,6 +54,7 @@ class QuickstartConfig:
     out: str = "runs/quickstart"
     world_preset: str = "tiny"
     world_seed: int = 0
+    world_users: int = 0
     clean: bool = True
     # tiny-2m, not tiny-1m: copying a user's phrases from the prompt needs two attention
     # layers (a one-layer policy writes the same frequent phrases for every user), and it
@@ -110,8 +112,9 @@ def stage_world(ctx: Context) -> dict:
     from jaxinterest.data.world import generate_world, make_config
 
     meta = generate_world(
-        make_config(ctx.cfg.world_preset, seed=ctx.cfg.world_seed), ctx.world,
-        progress=ctx.progress,
+        make_config(ctx.cfg.world_preset, seed=ctx.cfg.world_seed,
+                    n_users=ctx.cfg.world_users or None),
+        ctx.world, progress=ctx.progress,
     )  # fmt: skip
     return {"dir": ctx.world, "users": meta.get("n_users"), "news": meta.get("n_news")}
 
