@@ -1,8 +1,8 @@
-"""The learning proof (issue 12), reward half: on the tiny world, 10 Dr.GRPO iterations from
-the quickstart's SFT policy raise the mean composite reward over the SFT policy's by a margin
-that the same run with the advantages' sign flipped (`advantage_sign=-1`, a broken loss) does
-not reach. Validation Recall@10 is recorded but not asserted: at this SFT budget the greedy
-answers are not yet valid lists and R@10 does not move beyond noise (docs/training.md).
+"""The learning proof (issue 12), reward half: on the tiny world, 20 Dr.GRPO iterations from
+the quickstart's SFT policy (tiny-2m, which reads its prompt) raise the mean composite reward
+over the first iterations' by a margin that the same run with the advantages' sign flipped
+(`advantage_sign=-1`, a broken loss) does not reach. Validation Recall@10 is recorded but not
+asserted: in these runs it does not rise (docs/training.md, "Policies that read their prompt").
 Real everything: world, n-gram cleaning, SFT, sampler, the five rewards with MiniLM,
 retrieval on the held-out validation window.
 
@@ -23,11 +23,15 @@ from jaxinterest.train.loop import Validator, run_grpo
 from jaxinterest.train.metrics import read_metrics
 from jaxinterest.train.optim import OptimConfig
 
-ITERATIONS = 10
+ITERATIONS = 20
 GROUP = 8
-# The mean reward of the last 3 iterations minus iteration 0's (the SFT policy's own samples).
-# Measured (docs/training.md): +0.86 with the correct sign, -0.20 with the flipped one.
-REWARD_MARGIN = 0.3
+# The mean reward of the last 5 iterations minus the first 5's (iteration 0 samples the SFT
+# policy). One iteration is 8 users x 8 samples, whose mean reward moves by +-0.4 from batch to
+# batch; over 5 iterations the noise is ~0.15. The flipped sign collapses the reward to 0.
+# lr 3e-4 as in the quickstart: at 1e-3 Adam's first, sign-like step can wreck a tiny-2m SFT
+# policy outright (reward 2.45 -> 0 after one update with either sign, on some SFT seeds).
+REWARD_MARGIN = 0.2
+WINDOW = 5
 
 
 def curves(out) -> dict:
@@ -54,8 +58,8 @@ def test_grpo_beats_sft_and_a_flipped_advantage_does_not(tmp_path_factory):
         if stage.name in ("world", "clean", "sft"):
             ctx.results[stage.name] = stage.run(ctx)
     base = dataclasses.replace(
-        qs.grpo_config(ctx), steps=ITERATIONS, group_size=GROUP, eval_every=10,
-        checkpoint_every=10, optim=OptimConfig(lr=1e-3, warmup_steps=0, total_steps=60),
+        qs.grpo_config(ctx), steps=ITERATIONS, group_size=GROUP, eval_every=ITERATIONS,
+        checkpoint_every=ITERATIONS, optim=OptimConfig(lr=3e-4, warmup_steps=0, total_steps=60),
     )  # fmt: skip
     world = load_world(ctx.world, parts=("news", "events", "users"))
     validate = Validator(base, world, KeepLookup(pq.read_table(ctx.keep_file)))
@@ -71,8 +75,9 @@ def test_grpo_beats_sft_and_a_flipped_advantage_does_not(tmp_path_factory):
             json.dump(got, f, indent=1)
 
     def gain(c):
-        return float(np.mean(c["reward"][-3:]) - c["reward"][0])
+        return float(np.mean(c["reward"][-WINDOW:]) - np.mean(c["reward"][:WINDOW]))
 
     assert gain(got["sign+1"]) > REWARD_MARGIN, got
     assert gain(got["sign-1"]) < REWARD_MARGIN, got
-    assert got["sign+1"]["valid_share"][-1] > got["sign+1"]["valid_share"][0]
+    valid = got["sign+1"]["valid_share"]
+    assert np.mean(valid[-WINDOW:]) > np.mean(valid[:WINDOW]), got
