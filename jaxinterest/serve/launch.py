@@ -46,14 +46,15 @@ class ServerProcess:
         found = threading.Event()
         threading.Thread(target=self._read, args=(found,), daemon=True).start()
         deadline = time.monotonic() + timeout
+        # ready = the URL is known (given, or printed once bound) and /health answers: the
+        # "listening on" line comes before the app's start-up has run
         while time.monotonic() < deadline and self.proc.poll() is None:
             if self.url is None:
-                if found.wait(0.2):
-                    break
+                found.wait(0.2)
             elif self._healthy():
                 break
             else:
-                time.sleep(1.0)
+                time.sleep(0.25)
         else:
             self.kill()
             tail = "".join(self.lines[-40:])
