@@ -60,6 +60,16 @@ def check(model, job, sampling, result):
     assert choice.generated == generated
 
 
+def run_all(engine, jobs):
+    """Starts the engine, submits every (job, sampling) at once, returns the results in order."""
+    engine.start()
+    try:
+        futures = [engine.submit(job, s) for job, s in jobs]
+        return [f.result(timeout=120) for f in futures]
+    finally:
+        engine.stop()
+
+
 @pytest.mark.parametrize("backend", ["kernel", "xla"])
 def test_a_request_joining_mid_decode_gets_its_greedy_output_alone(model, backend):
     engine = ContinuousEngine(model, rows=4, prefill_rows=2, backend=backend, shapes=SHAPES)
@@ -98,12 +108,7 @@ def test_per_row_temperature_and_top_p_equal_separate_calls(model, backend):
         (Job(prompt(model, 20 + 13 * i, 10 + i), 12 + 3 * i, 100 + i), Sampling(t, p, 0, 1))
         for i, (t, p) in enumerate(settings)
     ]
-    engine.start()
-    try:
-        futures = [engine.submit(job, s) for job, s in jobs]
-        results = [f.result(timeout=120) for f in futures]
-    finally:
-        engine.stop()
+    results = run_all(engine, jobs)
     assert engine.stats.row_steps / engine.stats.steps > 2  # they decoded together
     for (job, s), result in zip(jobs, results, strict=True):
         check(model, job, s, result)
@@ -120,12 +125,7 @@ def test_cache_shifts_and_a_full_temperature_table_keep_outputs_exact(model):
         (Job(prompt(model, 10 + 15 * i, 30 + i), 4 + 4 * i, 200 + i), Sampling(t, 1.0, 0, 1))
         for i, t in enumerate(temps)
     ]
-    engine.start()
-    try:
-        futures = [engine.submit(job, s) for job, s in jobs]
-        results = [f.result(timeout=120) for f in futures]
-    finally:
-        engine.stop()
+    results = run_all(engine, jobs)
     assert engine.stats.shifts >= 1, engine.stats
     assert engine.stats.table_waits > 0, engine.stats
     for (job, s), result in zip(jobs, results, strict=True):
