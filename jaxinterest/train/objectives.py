@@ -36,16 +36,16 @@ from jaxinterest.models.qwen2 import (
     token_logprobs,
 )
 from jaxinterest.models.qwen2.layers import wide
+from jaxinterest.models.qwen2.logprobs import head_logprobs_entropy
 from jaxinterest.models.qwen2.model import shared_prompt_hidden
 from jaxinterest.train.losses import dr_grpo_loss, sft_loss
 
 
-def completion_log_softmax(
+def completion_hidden(
     params, batch, cfg: Qwen2Config, completion_width: int, prompt_group: int = 1
 ) -> jax.Array:
-    """[B, C] x V float32 (float64 for float64 params): entry c is log p(. | tokens[:, :T - C
-    + c]), the distribution of token T - C + c. The body runs over all T columns, the head only
-    over the C positions.
+    """[B, C, D] final hidden states at the positions that predict the last C tokens: entry c
+    predicts token T - C + c from tokens[:, :T - C + c]. The body runs over all T columns.
 
     prompt_group = g > 1: rows come in consecutive groups of g whose first T - C columns
     (tokens and attention_mask) are equal, as G samples of one prompt are; the body then runs
@@ -61,9 +61,17 @@ def completion_log_softmax(
             params, tokens[::g, :p], mask[::g, :p], tokens[:, p:], mask[:, p:], cfg, group=g
         )
         last = jnp.repeat(prompt_h[:, -1:], g, axis=0)  # [B, 1, D]: predicts token P
-        hidden = jnp.concatenate([last, own_h[:, :-1]], axis=1)  # positions P - 1 .. T - 2
-    else:
-        hidden = hidden_states(params, tokens, cfg, attention_mask=mask)[:, t - c - 1 : t - 1]
+        return jnp.concatenate([last, own_h[:, :-1]], axis=1)  # positions P - 1 .. T - 2
+    return hidden_states(params, tokens, cfg, attention_mask=mask)[:, t - c - 1 : t - 1]
+
+
+def completion_log_softmax(
+    params, batch, cfg: Qwen2Config, completion_width: int, prompt_group: int = 1
+) -> jax.Array:
+    """[B, C] x V float32 (float64 for float64 params): entry c is log p(. | tokens[:, :T - C
+    + c]), the distribution of token T - C + c. The body runs over all T columns, the head only
+    over the C positions. prompt_group: see `completion_hidden`."""
+    hidden = completion_hidden(params, batch, cfg, completion_width, prompt_group)
     logits = logits_from_hidden(params, hidden, cfg)  # [B, C, V]
     return jax.nn.log_softmax(logits.astype(wide(logits.dtype)), axis=-1)
 
@@ -89,15 +97,17 @@ def completion_logprobs_entropy(
     """(log-probs [B, T] float32 as `policy_logprobs(..., completion_width)`, entropy [B, C]
     float32 of the policy's next-token distribution at each of the last C positions, exact over
     V). One forward gives both: the GRPO update reads its entropy metric here instead of running
-    a second forward. The entropy is under stop_gradient (a metric, never a loss term), so the
-    gradient through the log-probs is that of `policy_logprobs`. prompt_group: see
-    `completion_log_softmax`."""
+    a second forward. The head is `models.qwen2.logprobs.head_logprobs_entropy` (chunked, no
+    [B, C, V] log-softmax materialised, same values up to float rounding). The entropy is under
+    stop_gradient (a metric, never a loss term), so the gradient through the log-probs is that
+    of `policy_logprobs`. prompt_group: see `completion_hidden`."""
     c = completion_width
-    lsm = completion_log_softmax(params, batch, cfg, c, prompt_group)  # [B, C, V]
-    picked = gather_logprobs(lsm, batch["tokens"][:, -c:], batch["completion_mask"][:, -c:])
-    frozen = jax.lax.stop_gradient(lsm)
-    entropy = -jnp.sum(jnp.exp(frozen) * frozen, axis=-1)  # [B, C]
-    return jnp.pad(picked, ((0, 0), (batch["tokens"].shape[1] - c, 0))), entropy
+    hidden = completion_hidden(params, batch, cfg, c, prompt_group)  # [B, C, D]
+    tokens = batch["tokens"][:, -c:]
+    logp, entropy = head_logprobs_entropy(params, hidden, tokens, cfg)
+    logp = jnp.where(batch["completion_mask"][:, -c:].astype(bool), logp, 0.0)
+    entropy = jax.lax.stop_gradient(entropy)
+    return jnp.pad(logp, ((0, 0), (batch["tokens"].shape[1] - c, 0))), entropy
 
 
 def logprob_fn(cfg: Qwen2Config, completion_width: int | None = None):
