@@ -42,6 +42,9 @@ class Fig2Config:
     seeds: tuple[int, ...] = (0, 1)
     parallel: int = 1
     publish: str = ""  # a directory to copy fig2.png into, e.g. docs/figures
+    # the sweep's cell directories ("" = OUT/cells); runs that name one directory share their
+    # finished cells, e.g. a first run of the seed-0 cells that other scripts start from
+    cells: str = ""
 
     def __post_init__(self):
         if not self.models or not self.seeds:
@@ -78,7 +81,7 @@ def body(cfg: Fig2Config, out, manifest, progress):
 
     with manifest.stage("world"):
         wdir = R.ensure_world(cfg.world, progress)
-    cells = out / "cells"
+    cells = Path(cfg.cells) if cfg.cells else out / "cells"
     cells.mkdir(parents=True, exist_ok=True)
     base = {"world": to_dict(dataclasses.replace(cfg.world, path=str(wdir))),
             "rows": ["teacher"], "teacher": to_dict(cfg.recipe)}  # fmt: skip

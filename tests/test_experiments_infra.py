@@ -129,3 +129,54 @@ def test_parallel_sweep_runs_every_cell_once(tmp_path):
     S.run_sweep(cell, out, {"scale": ["1", "3"]}, seeds=[0, 1], parallel=2, log=str)
     log = [json.loads(x) for x in (out / "sweep_log.jsonl").read_text().splitlines()]
     assert sorted(e["action"] for e in log) == ["ran"] * 4 + ["skipped"] * 4
+
+
+def test_untrained_recipe_is_its_model_and_runs_nothing(tmp_path):
+    from jaxinterest.experiments import recipe as R
+
+    class NoStages:  # any stage opened would fail the test
+        def stage(self, name):
+            raise AssertionError(f"stage {name} ran")
+
+    done = R.Recipe(model=str(tmp_path / "teacher_policy"), train=False)
+    assert R.train_policy(done, tmp_path, tmp_path / "t", NoStages(), progress=False) == {
+        "sft": done.model,
+        "grpo": done.model,
+    }
+    preset = R.Recipe(model="tiny-2m", train=False)  # a preset is not trained either
+    assert R.sft_stage(preset, tmp_path, tmp_path / "s", progress=False) == "tiny-2m"
+    assert not (tmp_path / "t").exists() and not (tmp_path / "s").exists()
+
+
+def test_user_subset_scores_only_the_picked_users(tmp_path):
+    from jaxinterest.data.columns import column
+    from jaxinterest.data.io import load_world
+    from jaxinterest.data.world import generate_world, make_config
+    from jaxinterest.experiments import recipe as R
+
+    generate_world(make_config("tiny", seed=3, n_news=800, n_users=40), tmp_path / "w",
+                   progress=False)  # fmt: skip
+    world = load_world(tmp_path / "w")
+    sub = R.user_subset(world, 12, seed=5)
+    picked = column(sub.users, "user_id")
+    assert picked == R.pick_users(world, 12, seed=5) and len(set(picked)) == 12
+    assert set(picked) <= set(column(world.users, "user_id"))
+    assert sub.events is world.events and sub.news is world.news  # only who is scored changes
+    assert R.user_subset(world, 0, seed=5) is world and R.user_subset(world, 40, 5) is world
+    assert R.pick_users(world, 12, seed=6) != picked
+
+
+def test_grpo_runs_on_one_world_share_one_rewards_cache(tmp_path):
+    from jaxinterest.experiments import recipe as R
+
+    world = tmp_path / "worlds" / "small-seed0"
+    world.mkdir(parents=True)
+    a, b = tmp_path / "a" / "grpo", tmp_path / "b" / "grpo"
+    R.share_rewards_cache(world, a)
+    R.share_rewards_cache(world, b)
+    (a / "rewards_cache" / "key.json").write_text("{}")
+    assert (b / "rewards_cache" / "key.json").read_text() == "{}"
+    own = tmp_path / "c" / "grpo" / "rewards_cache"
+    own.mkdir(parents=True)
+    R.share_rewards_cache(world, own.parent)  # a run's own cache is left alone
+    assert not own.is_symlink()

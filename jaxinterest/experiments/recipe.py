@@ -48,9 +48,12 @@ class WorldSpec:
 class Recipe:
     """How one policy is trained. model: a tiny-family preset name (SFT from scratch, then
     GRPO), "smollm2", or a local HF checkpoint directory (GRPO from it, no SFT). seed, prompt
-    and max_new_tokens are copied into sft and grpo by `resolve` (theirs are overwritten)."""
+    and max_new_tokens are copied into sft and grpo by `resolve` (theirs are overwritten).
+    train=False takes `model` as already trained (a policy another run wrote): `sft_stage` and
+    `train_policy` return it as it is, so scripts can share one teacher or warm start."""
 
     model: str = "tiny-5m"
+    train: bool = True
     seed: int = 0
     max_new_tokens: int = 48
     prompt: PromptConfig = TINY_PROMPT
@@ -134,7 +137,7 @@ def sft_stage(recipe: Recipe, world: Path, out: Path, progress: bool = True) -> 
     """The policy GRPO starts from: the SFT output of a preset, or the checkpoint itself."""
     from jaxinterest.train.sft import run_sft
 
-    if not is_preset(recipe.model):
+    if not recipe.train or not is_preset(recipe.model):
         return recipe.model
     cfg = dataclasses.replace(
         recipe.sft, world=str(world), out=str(out), policy=f"preset:{recipe.model}"
@@ -149,14 +152,33 @@ def grpo_stage(cfg: GRPOConfig, world: Path, policy: str, out: Path, progress=Tr
 
     summary = out / "summary.json"
     if not summary.is_file():
+        share_rewards_cache(world, out)
         cfg = dataclasses.replace(cfg, world=str(world), policy=policy, out=str(out))
         run_grpo(cfg, resume=True, progress=progress)
     return json.loads(summary.read_text())["policy"]
 
 
+def share_rewards_cache(world: Path, out: Path) -> None:
+    """Points out/rewards_cache at one directory beside the world, so every GRPO run on a world
+    embeds its training-window articles once (the cache is keyed by the articles and the
+    encoder: a stale or foreign entry is a miss, never a wrong hit). Left alone when out already
+    has its own cache or the world's directory is read-only."""
+    link, shared = out / "rewards_cache", world.with_name(world.name + ".rewards_cache")
+    if link.exists() or link.is_symlink():
+        return
+    try:
+        shared.mkdir(exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(shared.resolve(), target_is_directory=True)
+    except OSError:
+        return
+
+
 def train_policy(recipe: Recipe, world: Path, out: Path, manifest, progress=True) -> dict:
     """SFT (presets only) then GRPO under `out`; {"sft": spec, "grpo": policy dir}, each stage
-    timed in the manifest under out's name."""
+    timed in the manifest under out's name. An untrained recipe (train=False) is its model."""
+    if not recipe.train:
+        return {"sft": recipe.model, "grpo": recipe.model}
     name = out.name
     with manifest.stage(f"{name}.sft"):
         start = sft_stage(recipe, world, out / "sft", progress)
@@ -232,6 +254,21 @@ def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recip
         )  # fmt: skip
         run_distill(cfg, progress=progress)
     return str(out / "policy")
+
+
+def user_subset(world, n: int, seed: int):
+    """The world scored on a seeded subset of n users (`pick_users`): its users table holds
+    only them, the rest (articles, every user's events and test clicks) is unchanged, so the
+    evaluation protocol scores exactly these users. n = 0 keeps them all."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not n or n >= world.users.num_rows:
+        return world
+    keep = pa.array(pick_users(world, n, seed))
+    return dataclasses.replace(
+        world, users=world.users.filter(pc.is_in(world.users["user_id"], keep))
+    )
 
 
 def pick_users(world, n: int, seed: int) -> list[str]:
