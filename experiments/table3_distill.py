@@ -1,6 +1,7 @@
 """Table 3: how the student learns. The teacher (SFT warm start + Dr.GRPO) against the same
 student warm start trained three ways:
 
+  start        the student warm start itself (SFT only): the gap the distillations close
   supervised   sequence-level KD: fine-tuned on lists the teacher samples
   on_policy    on-policy distillation: the student samples, the teacher's per-token reverse KL
   none         no distillation: the student trained with Dr.GRPO itself (student.grpo)
@@ -25,9 +26,10 @@ from jaxinterest.experiments import recipe as R  # noqa: E402
 from jaxinterest.experiments import script, tables  # noqa: E402
 from jaxinterest.train.distill_run import DistillConfig  # noqa: E402
 
-ROWS = ("teacher", "supervised", "on_policy", "none")
+ROWS = ("teacher", "start", "supervised", "on_policy", "none")
 TITLE = {
     "teacher": "Teacher (GRPO)",
+    "start": "Student warm start (SFT only)",
     "supervised": "Supervised distillation",
     "on_policy": "On-policy distillation",
     "none": "No distillation (student GRPO)",
@@ -81,6 +83,8 @@ def body(cfg: Table3Config, out, manifest, progress):
             evaluate("teacher", teacher, cfg.teacher)
     with manifest.stage("student.sft"):
         start = R.sft_stage(cfg.student, wdir, out / "student" / "sft", progress)
+    if "start" in cfg.rows:
+        evaluate("start", start, cfg.student)
     for method in ("supervised", "on_policy"):
         if method in cfg.rows:
             dcfg = dataclasses.replace(cfg.distill, method=method)

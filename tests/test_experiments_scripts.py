@@ -166,7 +166,7 @@ def test_table3_distill(world, policy, tmp_path):
               distill__optim__warmup_steps=0),
         *grpo_budget("teacher."), *grpo_budget("student."),
     ])  # fmt: skip
-    check_rows(res["metrics"]["rows"], ["teacher", "supervised", "on_policy", "none"])
+    check_rows(res["metrics"]["rows"], ["teacher", "start", "supervised", "on_policy", "none"])
     training = res["metrics"]["training"]
     assert set(training) == {"teacher", "supervised", "on_policy", "none"}
     assert training["on_policy"]["loss"] >= 0 and training["teacher"]["entropy"] > 0
