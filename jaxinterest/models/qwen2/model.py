@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinterest.models.qwen2.attention import attend, attention_bias
+from jaxinterest.models.qwen2.attention import MASKED, attend, attention_bias
 from jaxinterest.models.qwen2.config import Qwen2Config
 from jaxinterest.models.qwen2.layers import rms_norm, rope, rope_tables, wide
 
@@ -267,7 +267,10 @@ def shared_prompt_hidden(
         [default_positions(prompt_mask).reshape(-1), default_positions(full_mask)[:, p:].ravel()]
     )[None]  # [1, M], M = B * P + R * C
     bias_p = attention_bias(jnp.broadcast_to(jnp.arange(p), (b, p)), prompt_mask.astype(bool))
-    bias_c = attention_bias(jnp.broadcast_to(p + jnp.arange(c), (r, c)), full_mask.astype(bool))
+    # continuation queries: every real prompt key (all precede them), and their own row's
+    # earlier real continuation keys
+    prompt_keys = jnp.where(prompt_mask.astype(bool), 0.0, MASKED).astype(jnp.float32)  # [B, P]
+    bias_c = attention_bias(jnp.broadcast_to(jnp.arange(c), (r, c)), mask.astype(bool))
     x = params["embed"]["embedding"][jnp.concatenate([prompt_tokens.ravel(), tokens.ravel()])]
     x = x[None]  # [1, M, D]
     tables = rope_tables(positions, cfg.head_dim, cfg.rope_theta, x.dtype)
@@ -281,9 +284,7 @@ def shared_prompt_hidden(
             h = rms_norm(x, lp["attn_norm"]["scale"], cfg.rms_norm_eps)
             (qp, qc), (kp, kc), (vp, vc) = map(split, _project_qkv(lp, h, tables, cfg))
             out_p = attend(qp, kp, vp, bias_p)  # [B, P, N, H]
-            keys = jnp.concatenate([jnp.repeat(kp, group, axis=0), kc], axis=1)  # [R, P + C, K, H]
-            values = jnp.concatenate([jnp.repeat(vp, group, axis=0), vc], axis=1)
-            out_c = attend(qc, keys, values, bias_c)  # [R, C, N, H]
+            out_c = attend_continuation(qc, kp, vp, prompt_keys, kc, vc, bias_c)  # [R, C, N, H]
             flat = (out_p.reshape(n, *out_p.shape[2:]), out_c.reshape(r * c, *out_c.shape[2:]))
             out = jnp.concatenate(flat)[None]  # [1, M, N, H]
             x = x + dense(out, lp["o"]["kernel"], in_axes=2)
@@ -294,6 +295,50 @@ def shared_prompt_hidden(
     x, _ = jax.lax.scan(layer, x, params["layers"], unroll=cfg.num_layers <= UNROLL_MAX_LAYERS)
     x = rms_norm(x, params["final_norm"]["scale"], cfg.rms_norm_eps)[0]  # [M, D]
     return x[:n].reshape(b, p, -1), x[n:].reshape(r, c, -1)
+
+
+def attend_continuation(q, prompt_k, prompt_v, prompt_bias, k, v, bias) -> jax.Array:
+    """`attend` for continuation queries q [R, C, N, H] over their group's prompt keys and
+    values prompt_k, prompt_v [B, P, K, H] (rows b * g ... b * g + g - 1 continue prompt b,
+    g = R / B; prompt_bias [B, P] additive, 0 or MASKED) followed by their own row's keys and
+    values k, v [R, C, K, H] (bias [R, 1, 1, C, C] from `attention_bias`). Returns
+    [R, C, N, H]: the softmax over the P + C keys, the same as `attend` over the prompt keys
+    repeated g times and concatenated with the row's own (up to float rounding).
+
+    The two key blocks are scored separately and share one softmax (a common max, one
+    denominator), so neither the repeated prompt keys and values nor the [R, ..., P + C]
+    scores are ever materialised: the prompt block is one batched matmul per prompt over the
+    g * C queries of its group, and the normalisation divides the [R, C, N, H] output instead
+    of the probabilities. Scores and softmax in float32 (at least), as in `attend`.
+    """
+    r, c, n, h = q.shape
+    b, p, kv_heads, _ = prompt_k.shape
+    g, heads_per_kv = r // b, n // kv_heads
+    wide_dtype, scale = wide(q.dtype), h**-0.5
+    q = q.reshape(r, c, kv_heads, heads_per_kv, h)  # [R, C, K, Q, H], Q query heads per kv head
+    # einsum output orders follow dot_general's (batch, lhs free, rhs free): no transposes
+    sp = jnp.einsum("bxckqh,bpkh->bkxcqp", q.reshape(b, g, *q.shape[1:]), prompt_k,
+                    preferred_element_type=wide_dtype)  # fmt: skip
+    sp = sp * scale + prompt_bias[:, None, None, None, None, :]  # [B, K, g, C, Q, P]
+    sc = jnp.einsum("rckqh,rdkh->rkcqd", q, k, preferred_element_type=wide_dtype)
+    sc = sc * scale + bias[:, 0, 0][:, None, :, None, :]  # [R, K, C, Q, C]
+
+    def rows(x):  # [B, K, g, C, Q] -> [R, K, C, Q]
+        return jnp.swapaxes(x, 1, 2).reshape(r, kv_heads, c, heads_per_kv)
+
+    def groups(x):  # the inverse
+        return jnp.swapaxes(x.reshape(b, g, kv_heads, c, heads_per_kv), 1, 2)
+
+    m = jax.lax.stop_gradient(jnp.maximum(rows(jnp.max(sp, -1)), jnp.max(sc, -1)))  # [R, K, C, Q]
+    ep = jnp.exp(sp - groups(m)[..., None])
+    ec = jnp.exp(sc - m[..., None])
+    denom = rows(jnp.sum(ep, -1)) + jnp.sum(ec, -1)  # [R, K, C, Q]
+    out_p = jnp.einsum("bkxcqp,bpkh->bkxcqh", ep.astype(q.dtype), prompt_v)
+    out_c = jnp.einsum("rkcqd,rdkh->rkcqh", ec.astype(q.dtype), v)  # [R, K, C, Q, H]
+    out = (jnp.swapaxes(out_p, 1, 2).reshape(out_c.shape) + out_c) / denom[..., None].astype(
+        q.dtype
+    )
+    return jnp.swapaxes(out, 1, 2).reshape(r, c, n, h)  # [R, C, N, H]
 
 
 def init_cache(cfg: Qwen2Config, batch: int, max_len: int, dtype=jnp.float32) -> dict:
