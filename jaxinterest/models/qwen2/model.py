@@ -14,8 +14,11 @@ compile time that grows with depth, which only shallow models can afford.
 
 Numerics follow HF transformers' Qwen2: RMSNorm statistics in float32, the norm weight applied
 in the activation dtype; RoPE angles in float32 (bf16 positions would alias beyond 256);
-attention softmax in float32; logits returned in float32. The norm and RoPE live in
-`layers.py`, attention and its mask in `attention.py` (shared with the decode step).
+attention softmax in float32; logits returned in float32. The forwards without a KV cache (the
+training programs) multiply each layer's norm weights into the kernels that read the norm
+(`fold_norm_scales`): the same products up to float rounding, a cheaper backward. The norm
+and RoPE live in `layers.py`, attention and its mask in `attention.py` (shared with the decode
+step).
 """
 
 from __future__ import annotations
@@ -148,6 +151,22 @@ def dense(x: jax.Array, kernel: jax.Array, in_axes: int = 1) -> jax.Array:
     return flat.reshape(*lead, *kernel.shape[in_axes:])
 
 
+def fold_norm_scales(lp: Params) -> Params:
+    """One layer's params with each RMSNorm's scale multiplied into the kernels that read the
+    norm's output (attention norm into q, k, v; MLP norm into gate, up), for a layer that then
+    normalises without a scale: (n * s) @ W = n @ (s[:, None] * W), the same product up to float
+    rounding. The backward then gets each scale's gradient from the [D, O] kernel gradients
+    instead of a reduction over every token's [D] row (on XLA:CPU those column sums over B * T
+    tokens cost more than the small matmuls around them)."""
+
+    def fold(name, scale):
+        kernel = lp[name]["kernel"]
+        return {**lp[name], "kernel": kernel * scale.reshape(-1, *(1,) * (kernel.ndim - 1))}
+
+    a, m = lp["attn_norm"]["scale"], lp["mlp_norm"]["scale"]
+    return lp | {n: fold(n, a) for n in ("q", "k", "v")} | {n: fold(n, m) for n in ("gate", "up")}
+
+
 def _mlp(lp, x):
     gate = dense(x, lp["gate"]["kernel"])  # [B, T, F]
     up = dense(x, lp["up"]["kernel"])
@@ -161,12 +180,16 @@ def _decoder(params, tokens, positions, bias, cfg: Qwen2Config, cache=None, writ
 
     def layer(x, inputs):
         lp, kv = inputs
+        attn_scale, mlp_scale = lp["attn_norm"]["scale"], lp["mlp_norm"]["scale"]
+        if cache is None:  # training forwards: the scales go into the kernels
+            lp, attn_scale = fold_norm_scales(lp), jnp.ones((), x.dtype)
+            mlp_scale = attn_scale
         with jax.named_scope("attention"):
-            h = rms_norm(x, lp["attn_norm"]["scale"], cfg.rms_norm_eps)
+            h = rms_norm(x, attn_scale, cfg.rms_norm_eps)
             attn, kv = _attention(lp, h, tables, bias, cfg, kv, write_index)
             x = x + attn
         with jax.named_scope("mlp"):
-            x = x + _mlp(lp, rms_norm(x, lp["mlp_norm"]["scale"], cfg.rms_norm_eps))
+            x = x + _mlp(lp, rms_norm(x, mlp_scale, cfg.rms_norm_eps))
         return x, kv
 
     kv_in = None if cache is None else (cache["k"], cache["v"])
@@ -280,8 +303,9 @@ def shared_prompt_hidden(
         return a[0, :n].reshape(b, p, *a.shape[2:]), a[0, n:].reshape(r, c, *a.shape[2:])
 
     def layer(x, lp):
+        lp = fold_norm_scales(lp)
         with jax.named_scope("attention"):
-            h = rms_norm(x, lp["attn_norm"]["scale"], cfg.rms_norm_eps)
+            h = rms_norm(x, jnp.ones((), x.dtype), cfg.rms_norm_eps)
             (qp, qc), (kp, kc), (vp, vc) = map(split, _project_qkv(lp, h, tables, cfg))
             out_p = attend(qp, kp, vp, bias_p)  # [B, P, N, H]
             out_c = attend_continuation(qc, kp, vp, prompt_keys, kc, vc, bias_c)  # [R, C, N, H]
@@ -289,7 +313,7 @@ def shared_prompt_hidden(
             out = jnp.concatenate(flat)[None]  # [1, M, N, H]
             x = x + dense(out, lp["o"]["kernel"], in_axes=2)
         with jax.named_scope("mlp"):
-            x = x + _mlp(lp, rms_norm(x, lp["mlp_norm"]["scale"], cfg.rms_norm_eps))
+            x = x + _mlp(lp, rms_norm(x, jnp.ones((), x.dtype), cfg.rms_norm_eps))
         return x, None
 
     x, _ = jax.lax.scan(layer, x, params["layers"], unroll=cfg.num_layers <= UNROLL_MAX_LAYERS)
