@@ -287,6 +287,7 @@ class Ours:
         self.sampling = gcfg.sampling(self.policy.stop_ids)
         self.phases = {"rollout": [], "reward": [], "logprobs": [], "update": []}
         self.lengths, self.cpu, self.seq = [], [], None
+        self.phase_cpu = {"collect": [], "update": []}  # process CPU seconds, all threads
 
     def __call__(self) -> None:
         from jaxinterest.train.grpo import update
@@ -297,13 +298,15 @@ class Ours:
         ro = collect(self.policy.with_params(self.state.params), self.prompts, self.users,
                      self.sampling, self.reward_model, key=jax.random.key(100 + i),
                      prompt_width=self.args.prompt)  # fmt: skip
-        t0 = time.perf_counter()
+        t0, c1 = time.perf_counter(), time.process_time()
         self.state, _ = update(self.state, ro.batch, self.step, self.args.inner_epochs)
         jax.block_until_ready(self.state.params)
         for k in ("rollout", "reward", "logprobs"):
             self.phases[k].append(ro.metrics[f"seconds_{k}"])
         self.phases["update"].append(time.perf_counter() - t0)
         self.cpu.append(time.process_time() - c0)
+        self.phase_cpu["collect"].append(c1 - c0)
+        self.phase_cpu["update"].append(self.cpu[-1] - (c1 - c0))
         self.lengths.append(ro.metrics["completion_tokens"])
         self.seq = int(ro.batch["tokens"].shape[1])
 
@@ -315,6 +318,11 @@ class Ours:
             "phase_seconds": {k: round(float(np.median(v[1:])), 3) for k, v in phases.items()},
             "iteration_seconds_each": [round(float(x), 2) for x in total],
             "iteration_cpu_seconds": round(float(np.median(self.cpu[1:])), 3),
+            # collect = rollout + reward + logprobs (`rollout.collect`)
+            "phase_cpu_seconds": {
+                k: round(float(np.median(v[1:])), 3) for k, v in self.phase_cpu.items()
+            },
+            "update_cpu_seconds_each": [round(float(x), 3) for x in self.phase_cpu["update"]],
             "first_iteration_seconds_with_compile": round(float(total[0]), 2),
             "iterations_timed": len(total) - 1,
             "mean_completion_tokens": round(float(np.mean(self.lengths)), 1),

@@ -38,6 +38,7 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
     stamps: list[list[float]] = []  # [step begin, step end]
     cpu: list[list[float]] = []  # the same in process CPU seconds (all threads)
     gen_s: list[float] = []
+    gen_cpu: list[float] = []
     reward_s: list[float] = []
 
     class Clock(transformers.TrainerCallback):
@@ -53,9 +54,10 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
 
     class Timed(GRPOTrainer):
         def _generate_and_score_completions(self, inputs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = super()._generate_and_score_completions(inputs)
             gen_s.append(time.perf_counter() - t0)
+            gen_cpu.append(time.process_time() - c0)
             return out
 
     def reward(prompts, completions, user_id, **kw):
@@ -105,6 +107,11 @@ def trl_iterations(model_dir: str, texts: list[str], users: list[str], reward_fn
         },
         "iteration_seconds_each": [round(float(x), 2) for x in total],
         "iteration_cpu_seconds": round(float(np.median(cpu_total[1:])), 3),
+        # generation = rollout + reward; update = the rest of the step
+        "phase_cpu_seconds": {
+            "generation": round(float(np.median(gen_cpu[1:])), 3),
+            "update": round(float(np.median((cpu_total - np.array(gen_cpu))[1:])), 3),
+        },
         "first_iteration_seconds": round(float(total[0]), 2),
         "iterations_timed": repeat,
     }
