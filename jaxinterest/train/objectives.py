@@ -30,7 +30,6 @@ import jax.numpy as jnp
 
 from jaxinterest.models.qwen2 import (
     Qwen2Config,
-    gather_logprobs,
     hidden_states,
     logits_from_hidden,
     token_logprobs,
@@ -80,15 +79,13 @@ def policy_logprobs(params, batch, cfg: Qwen2Config, completion_width: int | Non
     """[B, T] float32 log pi(token t | tokens < t) on completion tokens, 0 elsewhere: one
     forward over [prompt + completion]. The trainer's log-probs (current policy, pi_old, pi_ref)
     all come from here. With completion_width C, completion tokens must lie in the last C
-    columns (see the module docstring)."""
+    columns (see the module docstring), and the head runs on those C positions through
+    `head_logprobs_entropy`, as in the GRPO update's objective."""
     if completion_width is None:
         return token_logprobs(
             params, batch["tokens"], batch["attention_mask"], batch["completion_mask"], cfg
         )
-    c = completion_width
-    lsm = completion_log_softmax(params, batch, cfg, c)
-    picked = gather_logprobs(lsm, batch["tokens"][:, -c:], batch["completion_mask"][:, -c:])
-    return jnp.pad(picked, ((0, 0), (batch["tokens"].shape[1] - c, 0)))
+    return completion_logprobs_entropy(params, batch, cfg, completion_width)[0]
 
 
 def completion_logprobs_entropy(
