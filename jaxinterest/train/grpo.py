@@ -121,7 +121,7 @@ def grpo_update_objective(
     computed (pi_old for later epochs when the rows are fresh), and entropy_sum [R], the sum
     over the row's completion tokens of the next-token entropy. advantage_sign: see
     `make_update`. prompt_group = g > 1: the batch's rows share their prompt in consecutive
-    groups of g, and each prompt runs once (`objectives.completion_log_softmax`)."""
+    groups of g, and each prompt runs once (`objectives.completion_hidden`)."""
     return _objective(cfg.clip_eps, cfg.beta, cfg.max_new_tokens, cfg.ratio, model_cfg,
                       float(advantage_sign), prompt_group)  # fmt: skip
 
