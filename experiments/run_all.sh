@@ -15,7 +15,8 @@
 # each user's own entities (docs/training.md, "Policies that read their prompt"). The teacher
 # gets 800 instruction steps at lr 1e-3 instead of Figure 2's shared 400 at 2e-3, which left
 # tiny-5m at a loss of 2.2 and a greedy validation R@10 of .012 (tiny-2m: 1.3 and .051). Other
-# budget choices: models up to tiny-5m; SmolLM2 scored on 100 users.
+# budget choices: models up to tiny-5m; Table 2's SmolLM2-135M rows only with SMOLLM2=1 (scoring
+# 100 users zero-shot took 10 min of the two cores), scored on 100 users.
 set -euo pipefail
 
 OUT=${1:-checkpoints/experiments/full}
@@ -37,8 +38,7 @@ step "Table 2 (trains the teacher)"
 $PY experiments/table2_main.py --out "$OUT/table2" "${WORLD[@]}" --set teacher.model=tiny-5m \
     --set teacher.sft.instruct.steps=800 --set teacher.sft.instruct.lr=1e-3 \
     --set student.model="$STUDENT_START" --set student.train=false \
-    --set smollm2.grpo.steps=4 --set smollm2.grpo.optim.total_steps=4 --set smollm2_users=100 \
-    --quiet
+    --set rows=popularity,own_searches,shuffled_searches,baselines,teacher,student,oracle --quiet
 
 step "Table 3"
 $PY experiments/table3_distill.py --out "$OUT/table3" "${WORLD[@]}" \
@@ -61,5 +61,12 @@ step "Figure 2, every cell: tiny-1m, tiny-2m, tiny-5m x seeds 0, 1"
 $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \
     --set models=tiny-1m,tiny-2m,tiny-5m --set seeds=0,1 --set cells="$CELLS" \
     --set publish=docs/figures --quiet
+
+if [[ "${SMOLLM2:-0}" == 1 ]]; then
+    step "Table 2, SmolLM2-135M-Instruct rows (SMOLLM2=1; ~10 min per 100 users scored)"
+    $PY experiments/table2_main.py --out "$OUT/table2_smollm2" "${WORLD[@]}" --set rows=smollm2 \
+        --set smollm2.grpo.steps=4 --set smollm2.grpo.optim.total_steps=4 \
+        --set smollm2_users=100 --quiet
+fi
 
 step "done: $OUT"
