@@ -3,7 +3,8 @@ trained with the identical recipe and budget (SFT warm start, then Dr.GRPO) for 
 figure plots the mean over seeds with the standard error across seeds as error bars, on a
 log-x axis of parameter counts.
 
-Every (model, seed) cell is one `table2_main.py` run (teacher row only) under OUT/cells/, driven
+Every (model, seed) cell is one `table2_main.py` run (teacher row only, on the world's cleaned
+behaviours unless `world.clean=false`) under OUT/cells/, driven
 by the sweep runner: a rerun skips finished cells and resumes an interrupted one, and
 --set parallel=2 runs two cells at once. Writes OUT/results.json, OUT/fig2.md and OUT/fig2.png.
 
@@ -18,6 +19,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,6 +37,10 @@ METRICS = ("recall@10", "ndcg@10")
 class Fig2Config:
     """models: tiny-family presets or local HF checkpoint directories (recipe.model is
     replaced by each); seeds: one cell per model and seed; parallel: cells at once."""
+
+    # pick the cells (each its own run directory) and where the figure goes, never what a cell
+    # computes: a rerun into the same directory may change them
+    SELECTORS: ClassVar[tuple[str, ...]] = ("models", "seeds", "parallel", "publish")
 
     world: R.WorldSpec = R.WorldSpec()
     recipe: R.Recipe = R.Recipe()
@@ -81,6 +87,8 @@ def body(cfg: Fig2Config, out, manifest, progress):
 
     with manifest.stage("world"):
         wdir = R.ensure_world(cfg.world, progress)
+    with manifest.stage("clean"):  # once here, not in every cell (they find it cached)
+        R.ensure_clean(cfg.world, wdir, out, progress)
     cells = Path(cfg.cells) if cfg.cells else out / "cells"
     cells.mkdir(parents=True, exist_ok=True)
     base = {"world": to_dict(dataclasses.replace(cfg.world, path=str(wdir))),

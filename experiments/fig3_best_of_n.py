@@ -3,7 +3,9 @@ the highest composite reward (computed from the user's behaviours only) is kept 
 the test week (`train.best_of_n_run`: the expected kept list over all N-subsets of the S
 samples, with standard errors over users).
 
-The policy is trained here with the recipe (SFT warm start, Dr.GRPO) unless `policy` names one
+The prompts, sampled and scored, hold the users' cleaned behaviours (`world.clean`, on by
+default): the rewards judge each list against the view the policy saw. The policy is trained
+here with the recipe (SFT warm start, Dr.GRPO) unless `policy` names one
 (a checkpoint directory from another run, "preset:NAME" or "smollm2"). Writes
 OUT/results.json, OUT/fig3.md, OUT/fig3.png and OUT/samples.jsonl (resumed when interrupted).
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import ClassVar
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,6 +42,8 @@ class Fig3Config:
     max_users: int = 1000
     publish: str = ""  # a directory to copy fig3.png into, e.g. docs/figures
 
+    SELECTORS: ClassVar[tuple[str, ...]] = ("publish",)  # where the figure goes, not what it is
+
 
 def resolve(cfg: Fig3Config) -> Fig3Config:
     r = cfg.recipe.resolve()
@@ -48,26 +53,23 @@ def resolve(cfg: Fig3Config) -> Fig3Config:
 
 
 def body(cfg: Fig3Config, out, manifest, progress):
-    from jaxinterest.data.io import load_world
     from jaxinterest.eval import EvalConfig
     from jaxinterest.rewards import build_rewards
     from jaxinterest.train import best_of_n_run as bon
     from jaxinterest.train.policy import load_policy
 
-    with manifest.stage("world"):
-        wdir = R.ensure_world(cfg.world, progress)
-        world = load_world(wdir)
-    spec = (
-        cfg.policy or R.train_policy(cfg.recipe, wdir, out / "policy", manifest, progress)["grpo"]
-    )
+    wdir, world, keep_file = R.prepare_world(cfg.world, out, manifest, progress)
+    clean_fn = R.keep_lookup(keep_file)
+    spec = cfg.policy or R.train_policy(cfg.recipe, wdir, out / "policy", manifest, progress,
+                                        keep_file=keep_file)["grpo"]  # fmt: skip
     policy = load_policy(spec, seed=cfg.recipe.seed, cache_dir=out)
     users = R.pick_users(world, cfg.max_users, cfg.recipe.seed)
     with manifest.stage("samples"):
-        samples = bon.sample_lists(policy, world, users, cfg.best_of_n,
+        samples = bon.sample_lists(policy, world, users, cfg.best_of_n, clean_fn=clean_fn,
                                    out=out / "samples.jsonl", progress=progress)  # fmt: skip
     with manifest.stage("score"):
         reward_model = build_rewards(
-            world, cfg.recipe.grpo.rewards, tokenizer=policy.tokenizer,
+            world, cfg.recipe.grpo.rewards, clean_fn=clean_fn, tokenizer=policy.tokenizer,
             prompt_cfg=cfg.best_of_n.prompt, cache_dir=out / "rewards_cache", progress=progress,
         )  # fmt: skip
         rewards, metrics, order = bon.score_lists(world, samples, reward_model, cfg.best_of_n,

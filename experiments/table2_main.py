@@ -12,6 +12,12 @@ Rows (pick with --set rows=...):
   oracle                        DIAGNOSTIC ceiling: queries from the latent interests, which no
                                 model sees (labelled so in the table)
 
+Every row but popularity and the oracle reads the users' cleaned behaviours (`world.clean`, on
+by default; `--set world.clean=false` for raw ones): the policies' training and prompts, the
+own and shuffled searches, and the baselines' inputs. The paper does not say what its
+baselines read ("we follow their original implementations"); here they read the same cleaned
+behaviours as the policies, so the rows differ in the method only.
+
 Writes OUT/results.json (metrics per row and cohort), OUT/table2.md (ours beside the paper's)
 and the stage outputs (OUT/teacher/, OUT/student/, OUT/baselines/, OUT/smollm2/, OUT/eval/).
 
@@ -25,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import ClassVar
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -55,6 +62,9 @@ TITLE = {
 @dataclasses.dataclass(frozen=True)
 class Table2Config:
     """seed is copied into every recipe, the distillation and the baselines (see resolve)."""
+
+    # rows only picks which rows are produced: a rerun into the same directory may change it
+    SELECTORS: ClassVar[tuple[str, ...]] = ("rows",)
 
     world: R.WorldSpec = R.WorldSpec()
     seed: int = 0
@@ -94,17 +104,25 @@ def resolve(cfg: Table2Config) -> Table2Config:
     )
 
 
-def reference_rows(cfg: Table2Config, world, manifest) -> dict:
+def reference_rows(cfg: Table2Config, world, keep, manifest) -> dict:
+    """Popularity (all clicks, no behaviours of the user), own and shuffled searches (the kept
+    searches when keep, a bool mask over the events, is given)."""
+    import pyarrow as pa
+
     from jaxinterest.eval.reference import reference_queries
 
     n = cfg.teacher.prompt.n_queries
+    # shuffled_searches takes no mask: all three read a world holding the kept events only
+    kept = world
+    if keep is not None:
+        kept = dataclasses.replace(world, events=world.events.filter(pa.array(keep)))
     rows = {}
     names = {"popularity": "popularity", "own_searches": "own-searches",
              "shuffled_searches": "shuffled-searches"}  # fmt: skip
     for row, rec in names.items():
         if row in cfg.rows:
             with manifest.stage(row):
-                queries = reference_queries(world, rec, n, seed=cfg.seed)
+                queries = reference_queries(kept, rec, n, seed=cfg.seed)
                 rows[row] = R.evaluate_queries_row(world, queries)
     return rows
 
@@ -118,40 +136,43 @@ def oracle_row(cfg: Table2Config, world, manifest) -> dict:
         return R.evaluate_queries_row(world, queries) | {"diagnostic": True}
 
 
-def baseline_rows(cfg: Table2Config, world, out, manifest, progress) -> dict:
+def baseline_rows(cfg: Table2Config, world, keep, keep_file, out, manifest, progress) -> dict:
     from jaxinterest.baselines.run import run_baselines
 
     with manifest.stage("baselines"):
         summary = run_baselines(world, out / "baselines", list(cfg.baselines),
-                                tcfg=cfg.baseline_train, references=False,
-                                progress=progress)  # fmt: skip
+                                tcfg=cfg.baseline_train, keep=keep, cleaned_by=keep_file,
+                                references=False, progress=progress)  # fmt: skip
     return {n: R.summarize(summary["rows"][n]) for n in cfg.baselines}
 
 
 def body(cfg: Table2Config, out, manifest, progress):
-    from jaxinterest.data.io import load_world
-
-    with manifest.stage("world"):
-        wdir = R.ensure_world(cfg.world, progress)
-        world = load_world(wdir)
-    rows = reference_rows(cfg, world, manifest)
+    wdir, world, keep_file = R.prepare_world(cfg.world, out, manifest, progress)
+    clean_fn = R.keep_lookup(keep_file)
+    keep = clean_fn(world.events) if clean_fn is not None else None
+    rows = reference_rows(cfg, world, keep, manifest)
     if "baselines" in cfg.rows:
-        rows |= baseline_rows(cfg, world, out, manifest, progress)
+        rows |= baseline_rows(cfg, world, keep, keep_file, out, manifest, progress)
     ev = out / "eval"
     if "teacher" in cfg.rows:
-        teacher = R.train_policy(cfg.teacher, wdir, out / "teacher", manifest, progress)
+        teacher = R.train_policy(cfg.teacher, wdir, out / "teacher", manifest, progress,
+                                 keep_file=keep_file)  # fmt: skip
         with manifest.stage("teacher.eval"):
             rows["teacher"] = R.evaluate_policy_row(world, teacher["grpo"], cfg.teacher,
-                                                    ev / "teacher.json", out, progress)  # fmt: skip
+                                                    ev / "teacher.json", out, progress,
+                                                    clean_fn=clean_fn)  # fmt: skip
     if "student" in cfg.rows:
         with manifest.stage("student.sft"):
-            start = R.sft_stage(cfg.student, wdir, out / "student" / "sft", progress)
+            start = R.sft_stage(cfg.student, wdir, out / "student" / "sft", progress,
+                                keep_file=keep_file)  # fmt: skip
         with manifest.stage("student.distill"):
             final = R.distill_stage(cfg.distill, wdir, teacher["grpo"], start,
-                                    out / "student" / "distill", cfg.student, progress)  # fmt: skip
+                                    out / "student" / "distill", cfg.student, progress,
+                                    keep_file=keep_file)  # fmt: skip
         with manifest.stage("student.eval"):
             rows["student"] = R.evaluate_policy_row(world, final, cfg.student,
-                                                    ev / "student.json", out, progress)  # fmt: skip
+                                                    ev / "student.json", out, progress,
+                                                    clean_fn=clean_fn)  # fmt: skip
     titles = dict(TITLE)
     if "smollm2" in cfg.rows:
         sub = R.user_subset(world, cfg.smollm2_users, cfg.seed)
@@ -159,24 +180,44 @@ def body(cfg: Table2Config, out, manifest, progress):
             titles[k] += f" ({sub.users.num_rows} users)" * (sub is not world)
         with manifest.stage("smollm2.zero_shot"):
             rows["smollm2_zero_shot"] = R.evaluate_policy_row(
-                sub, "smollm2", cfg.smollm2, ev / "smollm2_zero_shot.json", out, progress
+                sub,
+                "smollm2",
+                cfg.smollm2,
+                ev / "smollm2_zero_shot.json",
+                out,
+                progress,
+                clean_fn=clean_fn,
             )
-        sm = R.train_policy(cfg.smollm2, wdir, out / "smollm2", manifest, progress)
+        sm = R.train_policy(cfg.smollm2, wdir, out / "smollm2", manifest, progress,
+                            keep_file=keep_file)  # fmt: skip
         with manifest.stage("smollm2.eval"):
             rows["smollm2_grpo"] = R.evaluate_policy_row(
-                sub, sm["grpo"], cfg.smollm2, ev / "smollm2_grpo.json", out, progress
+                sub,
+                sm["grpo"],
+                cfg.smollm2,
+                ev / "smollm2_grpo.json",
+                out,
+                progress,
+                clean_fn=clean_fn,
             )
     if "oracle" in cfg.rows:
         rows["oracle"] = oracle_row(cfg, world, manifest)
     md = tables.metric_table(
         rows, R.METRICS, paper=tables.PAPER_TABLE2, titles=titles,
-        title=f"Table 2 on world `{wdir}` (seed {cfg.seed}); ± is the standard error over users",
+        title=f"Table 2 on world `{wdir}` (seed {cfg.seed}, {cleaned(keep)}); ± is the "
+        "standard error over users",
     )  # fmt: skip
     (out / "table2.md").write_text(md)
     stages = {"teacher": out / "teacher" / "grpo", "student": out / "student" / "distill",
               "smollm2": out / "smollm2" / "grpo"}  # fmt: skip
     training = {k: R.training_summary(d) for k, d in stages.items() if R.training_summary(d)}
     return {"rows": rows, "training": training}, ["table2.md"]
+
+
+def cleaned(keep) -> str:
+    if keep is None:
+        return "raw behaviours"
+    return f"cleaned behaviours: {keep.mean():.1%} of the events kept"
 
 
 if __name__ == "__main__":

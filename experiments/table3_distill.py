@@ -7,7 +7,8 @@ student warm start trained three ways:
   none         no distillation: the student trained with Dr.GRPO itself (student.grpo)
 
 Both distillation rows use one DistillConfig (same steps, users per step, samples), differing
-only in `method`. Writes OUT/results.json, OUT/table3.md and OUT/teacher/, OUT/student/,
+only in `method`. Every stage reads the users' cleaned behaviours (`world.clean`, on by
+default). Writes OUT/results.json, OUT/table3.md and OUT/teacher/, OUT/student/,
 OUT/eval/.
 
   python experiments/table3_distill.py --out checkpoints/experiments/table3
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import ClassVar
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,6 +41,9 @@ TITLE = {
 @dataclasses.dataclass(frozen=True)
 class Table3Config:
     """seed is copied into both recipes and the distillation (see resolve)."""
+
+    # rows only picks which rows are produced: a rerun into the same directory may change it
+    SELECTORS: ClassVar[tuple[str, ...]] = ("rows",)
 
     world: R.WorldSpec = R.WorldSpec()
     seed: int = 0
@@ -64,25 +69,24 @@ def resolve(cfg: Table3Config) -> Table3Config:
 
 
 def body(cfg: Table3Config, out, manifest, progress):
-    from jaxinterest.data.io import load_world
-
-    with manifest.stage("world"):
-        wdir = R.ensure_world(cfg.world, progress)
-        world = load_world(wdir)
+    wdir, world, keep_file = R.prepare_world(cfg.world, out, manifest, progress)
+    clean_fn = R.keep_lookup(keep_file)
     ev, rows = out / "eval", {}
 
     def evaluate(name, spec, recipe):
         with manifest.stage(f"{name}.eval"):
             rows[name] = R.evaluate_policy_row(world, spec, recipe, ev / f"{name}.json", out,
-                                               progress)  # fmt: skip
+                                               progress, clean_fn=clean_fn)  # fmt: skip
 
     need_teacher = any(r in cfg.rows for r in ("teacher", "supervised", "on_policy"))
     if need_teacher:
-        teacher = R.train_policy(cfg.teacher, wdir, out / "teacher", manifest, progress)["grpo"]
+        teacher = R.train_policy(cfg.teacher, wdir, out / "teacher", manifest, progress,
+                                 keep_file=keep_file)["grpo"]  # fmt: skip
         if "teacher" in cfg.rows:
             evaluate("teacher", teacher, cfg.teacher)
     with manifest.stage("student.sft"):
-        start = R.sft_stage(cfg.student, wdir, out / "student" / "sft", progress)
+        start = R.sft_stage(cfg.student, wdir, out / "student" / "sft", progress,
+                            keep_file=keep_file)  # fmt: skip
     if "start" in cfg.rows:
         evaluate("start", start, cfg.student)
     for method in ("supervised", "on_policy"):
@@ -90,11 +94,12 @@ def body(cfg: Table3Config, out, manifest, progress):
             dcfg = dataclasses.replace(cfg.distill, method=method)
             with manifest.stage(f"{method}.distill"):
                 final = R.distill_stage(dcfg, wdir, teacher, start, out / "student" / method,
-                                        cfg.student, progress)  # fmt: skip
+                                        cfg.student, progress, keep_file=keep_file)  # fmt: skip
             evaluate(method, final, cfg.student)
     if "none" in cfg.rows:
         with manifest.stage("none.grpo"):
-            final = R.grpo_stage(cfg.student.grpo, wdir, start, out / "student" / "grpo", progress)
+            final = R.grpo_stage(cfg.student.grpo, wdir, start, out / "student" / "grpo", progress,
+                                 keep_file=keep_file)  # fmt: skip
         evaluate("none", final, cfg.student)
     md = tables.metric_table(
         rows, ("recall@10", "ndcg@10"), paper=tables.PAPER_TABLE3, titles=TITLE,

@@ -1,6 +1,7 @@
 """Table 5: the reward ablation. One SFT warm start, then Dr.GRPO with the full composite reward
 and with each of its five signals removed (weight 0), every run with the same budget and seed;
-each policy's greedy lists are scored on the test week.
+each policy's greedy lists are scored on the test week. Every stage reads the users' cleaned
+behaviours (`world.clean`, on by default).
 
 Writes OUT/results.json (metrics per variant and cohort), OUT/table5.md (ours beside the
 paper's R@10 / N@10) and OUT/sft/, OUT/grpo_VARIANT/, OUT/eval/.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import ClassVar
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -28,6 +30,9 @@ TITLE = {"full": "Full reward", **{f"no_{s}": f"w/o R_{s}" for s in SIGNALS}}
 @dataclasses.dataclass(frozen=True)
 class Table5Config:
     """recipe.seed is the run's seed (`--set recipe.seed=1`)."""
+
+    # variants only picks which rows are produced: a rerun into the same directory may change it
+    SELECTORS: ClassVar[tuple[str, ...]] = ("variants",)
 
     world: R.WorldSpec = R.WorldSpec()
     recipe: R.Recipe = R.Recipe()
@@ -55,23 +60,21 @@ def ablated(recipe: R.Recipe, variant: str) -> R.Recipe:
 
 
 def body(cfg: Table5Config, out, manifest, progress):
-    from jaxinterest.data.io import load_world
-
-    with manifest.stage("world"):
-        wdir = R.ensure_world(cfg.world, progress)
-        world = load_world(wdir)
+    wdir, world, keep_file = R.prepare_world(cfg.world, out, manifest, progress)
+    clean_fn = R.keep_lookup(keep_file)
     with manifest.stage("sft"):
-        start = R.sft_stage(cfg.recipe, wdir, out / "sft", progress)
+        start = R.sft_stage(cfg.recipe, wdir, out / "sft", progress, keep_file=keep_file)
     rows, training = {}, {"sft": R.training_summary(out / "sft")}
     for variant in cfg.variants:
         recipe = ablated(cfg.recipe, variant)
         with manifest.stage(f"{variant}.grpo"):
-            final = R.grpo_stage(recipe.grpo, wdir, start, out / f"grpo_{variant}", progress)
+            final = R.grpo_stage(recipe.grpo, wdir, start, out / f"grpo_{variant}", progress,
+                                 keep_file=keep_file)  # fmt: skip
         training[variant] = R.training_summary(out / f"grpo_{variant}")
         with manifest.stage(f"{variant}.eval"):
-            rows[variant] = R.evaluate_policy_row(
-                world, final, recipe, out / "eval" / f"{variant}.json", out, progress
-            )
+            rows[variant] = R.evaluate_policy_row(world, final, recipe,
+                                                  out / "eval" / f"{variant}.json", out, progress,
+                                                  clean_fn=clean_fn)  # fmt: skip
     md = tables.metric_table(
         rows, ("recall@10", "ndcg@10"), paper=tables.PAPER_TABLE5, titles=TITLE,
         title=f"Table 5 on world `{wdir}`, model {cfg.recipe.model}, seed {cfg.recipe.seed}",

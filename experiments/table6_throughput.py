@@ -2,11 +2,12 @@
 the paper's production setting N = 1), with our sampler (`sampling.generate`) on real users'
 prompts from the world; vLLM beside it where it is installed (a separate venv, BUILD.md).
 
-Each model first generates one untimed batch (compilation), then `repeat` timed passes over the
-same users; the best pass counts (the machine is shared: the best pass is the least disturbed).
-Timings are wall-clock: `reproduce` reports them as different from run to run by nature, so
-compare them with --tolerance, and only within one run. The load average is recorded beside
-them. Writes OUT/results.json and OUT/table6.md.
+The prompts hold the users' cleaned behaviours (`world.clean`, on by default), as in
+serving. Each model first generates one untimed batch (compilation), then `repeat` timed passes
+over the same users; the best pass counts (the machine is shared: the best pass is the least
+disturbed). Timings are wall-clock: `reproduce` reports them as different from run to run by
+nature, so compare them with --tolerance, and only within one run. The load average is recorded
+beside them. Writes OUT/results.json and OUT/table6.md.
 
   python experiments/table6_throughput.py --out checkpoints/experiments/table6
   python experiments/table6_throughput.py --set teacher=DIR --set student=DIR
@@ -46,7 +47,7 @@ class Table6Config:
     prompt: PromptConfig = R.TINY_PROMPT
 
 
-def time_policy(spec: str, world, users, cfg: Table6Config, cache_dir) -> dict:
+def time_policy(spec: str, world, users, cfg: Table6Config, cache_dir, clean_fn=None) -> dict:
     """Best users/s over `repeat` passes (after one compiling batch), tokens per user."""
     import jax
 
@@ -55,7 +56,7 @@ def time_policy(spec: str, world, users, cfg: Table6Config, cache_dir) -> dict:
     from jaxinterest.train.queries import user_prompts
 
     policy = load_policy(spec, seed=cfg.seed, cache_dir=cache_dir)
-    prompts = user_prompts(world, users, policy.tokenizer, cfg.prompt)
+    prompts = user_prompts(world, users, policy.tokenizer, cfg.prompt, clean_fn)
     sampling = SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                               stop_ids=policy.stop_ids)  # fmt: skip
     key = jax.random.key(cfg.seed)
@@ -83,16 +84,13 @@ def time_policy(spec: str, world, users, cfg: Table6Config, cache_dir) -> dict:
 
 
 def body(cfg: Table6Config, out, manifest, progress):
-    from jaxinterest.data.io import load_world
-
-    with manifest.stage("world"):
-        wdir = R.ensure_world(cfg.world, progress)
-        world = load_world(wdir)
+    _, world, keep_file = R.prepare_world(cfg.world, out, manifest, progress)
+    clean_fn = R.keep_lookup(keep_file)
     users = R.pick_users(world, cfg.users, cfg.seed)
     rows = {}
     for name in ("teacher", "student"):
         with manifest.stage(name):
-            rows[name] = time_policy(getattr(cfg, name), world, users, cfg, out)
+            rows[name] = time_policy(getattr(cfg, name), world, users, cfg, out, clean_fn)
     speedup = rows["student"]["users_per_s"] / rows["teacher"]["users_per_s"]
     vllm = "installed (not driven by this script yet)" if importlib.util.find_spec("vllm") else (
         "not installed in this environment")  # fmt: skip

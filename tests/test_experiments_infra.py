@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -180,3 +182,36 @@ def test_grpo_runs_on_one_world_share_one_rewards_cache(tmp_path):
     own.mkdir(parents=True)
     R.share_rewards_cache(world, own.parent)  # a run's own cache is left alone
     assert not own.is_symlink()
+
+
+@dataclasses.dataclass(frozen=True)
+class RowsConfig:
+    SELECTORS: ClassVar[tuple[str, ...]] = ("rows",)
+
+    seed: int = 0
+    rows: tuple[str, ...] = ("a", "b")
+
+
+def rows_body(cfg, out, manifest, progress):
+    return {"rows": {r: cfg.seed for r in cfg.rows}}, []
+
+
+def test_rerun_may_change_which_rows_but_nothing_else(tmp_path):
+    """Fields a config names in SELECTORS (Table 2's rows) may differ from the run a directory
+    holds; any other field is refused, naming it."""
+    from jaxinterest.config import to_dict
+    from jaxinterest.experiments import script
+
+    assert "SELECTORS" not in to_dict(RowsConfig())  # not a config field
+    file = str(tmp_path / "rows.py")
+    script.run(file, RowsConfig(), rows_body, out=tmp_path / "run", progress=False)
+    res = script.run(file, RowsConfig(rows=("c",)), rows_body, out=tmp_path / "run",
+                     progress=False)  # fmt: skip
+    assert res["metrics"] == {"rows": {"c": 0}}
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["rows"] == ["c"]
+    with pytest.raises(ValueError, match=r"\(seed differ\)"):
+        script.run(file, RowsConfig(seed=1, rows=("a",)), rows_body, out=tmp_path / "run",
+                   progress=False)  # fmt: skip
+    # without SELECTORS the same change of rows is another config
+    with pytest.raises(ValueError, match=r"\(rows differ\)"):
+        script.check_same_config(tmp_path / "run", {"seed": 0, "rows": ["a"]})

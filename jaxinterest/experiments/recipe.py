@@ -2,13 +2,17 @@
 
   world      a world directory: given, or generated once per (preset, seed, size) into a cache
              shared by every run (generation is deterministic, so sharing it changes nothing)
+  clean      the hashed n-gram noise classifier trained and applied once per world, its keep
+             mask cached beside the world; every later stage reads the kept behaviours only
   sft        the warm start of a tiny-family preset (`train.sft.run_sft`); a real checkpoint
              (an HF directory, or "smollm2") skips it
   grpo       Dr.GRPO from a policy (`train.loop.run_grpo`, resumed when interrupted)
   evaluate   a policy's greedy query lists on the test week -> the metrics of Table 2
 
 One prompt and one answer budget serve every stage of a run (`Recipe.prompt`,
-`Recipe.max_new_tokens`): a policy must be evaluated on the prompt it was trained on.
+`Recipe.max_new_tokens`): a policy must be evaluated on the prompt it was trained on. Likewise
+one keep mask serves every stage: the stages take it as `keep_file` (None: raw behaviours, and
+the configs keep whatever keep_file they were given).
 """
 
 from __future__ import annotations
@@ -34,7 +38,16 @@ COHORTS = ("all", "cold")
 @dataclasses.dataclass(frozen=True)
 class WorldSpec:
     """path: an existing world directory ("" = generate `preset` with `seed`, n_users and
-    n_news overriding the preset's when > 0, into `cache`)."""
+    n_news overriding the preset's when > 0, into `cache`).
+
+    clean: the paper's policy reads a user's cleaned behaviours (section 4.2), so by default
+    the hashed n-gram noise classifier is trained on the world's noise labels (training users
+    only) and applied to every event (`ensure_clean`); policies (SFT, GRPO, distillation,
+    evaluation, best-of-N sampling and its rewards, throughput prompts), the own-searches rows
+    and the baselines then read the kept behaviours. It lives here, not on a `Recipe`, because
+    the keep mask belongs to the world: every row of a table (several recipes, a distillation,
+    baselines, reference recommenders) must read the same behaviours, and a script without a
+    recipe (Table 6) needs it too. False: raw behaviours everywhere."""
 
     path: str = ""
     preset: str = "small"
@@ -42,6 +55,7 @@ class WorldSpec:
     n_users: int = 0
     n_news: int = 0
     cache: str = "checkpoints/worlds"
+    clean: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +147,105 @@ def ensure_world(spec: WorldSpec, progress: bool = True) -> Path:
     return path
 
 
-def sft_stage(recipe: Recipe, world: Path, out: Path, progress: bool = True) -> str:
+CLEAN_MODEL = "ngram"  # the classifier kind the clean stage trains (docs/cleaning.md)
+
+
+def clean_dir(world: Path) -> Path:
+    """Where the clean stage caches a world's classifier and keep mask: beside the world."""
+    return world.with_name(f"{world.name}.clean-{CLEAN_MODEL}")
+
+
+def ensure_clean(spec: WorldSpec, world: Path, out: Path, progress: bool = True) -> str | None:
+    """The keep mask of `world` (keep.parquet of `jaxinterest clean --apply`), or None when
+    spec.clean is off. The hashed n-gram classifier is trained on the training users' noise
+    labels (seed 0, no held-out comparison, as the quickstart does) and applied to every event,
+    once per world: the result is cached in `clean_dir(world)` and shared by every run, like
+    the world itself. Generation goes to a private temporary directory renamed into place, so
+    parallel runs never see half a result; when the world's directory is read-only the cache
+    goes to out/clean instead."""
+    if not spec.clean:
+        return None
+    for cache in (clean_dir(world), out / "clean"):
+        if (cache / "keep.parquet").is_file():
+            check_same_world(world, cache)
+            return str(cache / "keep.parquet")
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir(parents=True)
+        except OSError:  # the world's directory is read-only: the run's own directory then
+            continue
+        return str(_clean_into(world, tmp, cache, progress))
+    raise OSError(f"the keep mask of {world} can be written neither beside it nor into {out}")
+
+
+def _clean_into(world: Path, tmp: Path, cache: Path, progress: bool) -> Path:
+    """`clean --train` (n-gram, no comparison) then `clean --apply` into tmp, renamed to cache."""
+    import contextlib
+    import io
+
+    from jaxinterest.cli import build_parser
+    from jaxinterest.commands import clean
+
+    parser = build_parser()
+    train = parser.parse_args(["clean", "--train", str(world), "--out", str(tmp / "model"),
+                               "--model", CLEAN_MODEL, "--splits", "none"])  # fmt: skip
+    apply = parser.parse_args(["clean", "--apply", str(tmp / "model"), "--world", str(world),
+                               "--out", str(tmp)])  # fmt: skip
+    # the command's own progress bars go to stderr; silenced unless progress is on
+    quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
+    with quiet:
+        clean.train(train)
+        clean.apply(apply)
+    for report in (tmp / "report.json", tmp / "model" / "report.json"):  # name the final place
+        report.write_text(report.read_text().replace(str(tmp), str(cache)))
+    shutil.copyfile(world / "meta.json", tmp / "world_meta.json")
+    try:
+        os.rename(tmp, cache)
+    except OSError:  # another process finished the same world first: same bytes, keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cache / "keep.parquet"
+
+
+def check_same_world(world: Path, cache: Path) -> None:
+    """Refuses a cached keep mask of another world that once had this world's path."""
+    before, now = cache / "world_meta.json", world / "meta.json"
+    if before.is_file() and now.is_file() and before.read_bytes() != now.read_bytes():
+        raise ValueError(f"{cache} cleans another world than {world} (meta.json differs): "
+                         "delete it to clean this one")  # fmt: skip
+
+
+def keep_lookup(keep_file: str | None):
+    """The `clean_fn` of a keep mask (a `KeepLookup` by event_id), or None for raw behaviours."""
+    if not keep_file:
+        return None
+    import pyarrow.parquet as pq
+
+    from jaxinterest.clean import KeepLookup
+
+    return KeepLookup(pq.read_table(keep_file))
+
+
+def prepare_world(spec: WorldSpec, out: Path, manifest, progress: bool = True):
+    """The world and clean stages, each timed in the manifest: (world dir, the loaded world,
+    keep_file or None)."""
+    from jaxinterest.data.io import load_world
+
+    with manifest.stage("world"):
+        wdir = ensure_world(spec, progress)
+        world = load_world(wdir)
+    with manifest.stage("clean"):
+        keep_file = ensure_clean(spec, wdir, out, progress)
+    return wdir, world, keep_file
+
+
+def with_keep(cfg, keep_file: str | None):
+    """cfg (an SFT, GRPO or distillation config) reading `keep_file`; unchanged when None."""
+    return dataclasses.replace(cfg, keep_file=keep_file) if keep_file else cfg
+
+
+def sft_stage(recipe: Recipe, world: Path, out: Path, progress: bool = True, *,
+              keep_file: str | None = None) -> str:  # fmt: skip
     """The policy GRPO starts from: the SFT output of a preset, or the checkpoint itself."""
     from jaxinterest.train.sft import run_sft
 
@@ -142,11 +254,12 @@ def sft_stage(recipe: Recipe, world: Path, out: Path, progress: bool = True) -> 
     cfg = dataclasses.replace(
         recipe.sft, world=str(world), out=str(out), policy=f"preset:{recipe.model}"
     )
-    run_sft(cfg, progress=progress)
+    run_sft(with_keep(cfg, keep_file), progress=progress)
     return str(out / "policy")
 
 
-def grpo_stage(cfg: GRPOConfig, world: Path, policy: str, out: Path, progress=True) -> str:
+def grpo_stage(cfg: GRPOConfig, world: Path, policy: str, out: Path, progress=True, *,
+               keep_file: str | None = None) -> str:  # fmt: skip
     """Dr.GRPO from `policy` into `out` (resumed from its checkpoints); the final policy dir."""
     from jaxinterest.train.loop import run_grpo
 
@@ -154,7 +267,7 @@ def grpo_stage(cfg: GRPOConfig, world: Path, policy: str, out: Path, progress=Tr
     if not summary.is_file():
         share_rewards_cache(world, out)
         cfg = dataclasses.replace(cfg, world=str(world), policy=policy, out=str(out))
-        run_grpo(cfg, resume=True, progress=progress)
+        run_grpo(with_keep(cfg, keep_file), resume=True, progress=progress)
     return json.loads(summary.read_text())["policy"]
 
 
@@ -174,16 +287,18 @@ def share_rewards_cache(world: Path, out: Path) -> None:
         return
 
 
-def train_policy(recipe: Recipe, world: Path, out: Path, manifest, progress=True) -> dict:
-    """SFT (presets only) then GRPO under `out`; {"sft": spec, "grpo": policy dir}, each stage
-    timed in the manifest under out's name. An untrained recipe (train=False) is its model."""
+def train_policy(recipe: Recipe, world: Path, out: Path, manifest, progress=True, *,
+                 keep_file: str | None = None) -> dict:  # fmt: skip
+    """SFT (presets only) then GRPO under `out`, both reading `keep_file`; {"sft": spec,
+    "grpo": policy dir}, each stage timed in the manifest under out's name. An untrained recipe
+    (train=False) is its model."""
     if not recipe.train:
         return {"sft": recipe.model, "grpo": recipe.model}
     name = out.name
     with manifest.stage(f"{name}.sft"):
-        start = sft_stage(recipe, world, out / "sft", progress)
+        start = sft_stage(recipe, world, out / "sft", progress, keep_file=keep_file)
     with manifest.stage(f"{name}.grpo"):
-        final = grpo_stage(recipe.grpo, world, start, out / "grpo", progress)
+        final = grpo_stage(recipe.grpo, world, start, out / "grpo", progress, keep_file=keep_file)
     return {"sft": start, "grpo": final}
 
 
@@ -218,10 +333,11 @@ def evaluate_queries_row(world, queries: dict) -> dict:
     return summarize(report)
 
 
-def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path,
-                        cache_dir: Path, progress: bool = True) -> dict:  # fmt: skip
-    """A policy's greedy lists on the test week (cached in out_json): summarize() + the share
-    of answers in the exact format."""
+def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path, cache_dir: Path,
+                        progress: bool = True, *, clean_fn=None) -> dict:  # fmt: skip
+    """A policy's greedy lists on the test week (cached in out_json), its prompts read through
+    `clean_fn` (None: raw behaviours): summarize() + the share of answers in the exact
+    format."""
     from jaxinterest.train.policy import load_policy
     from jaxinterest.train.queries import evaluate_policy
 
@@ -231,7 +347,7 @@ def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path,
 
     policy = load_policy(policy_spec, seed=recipe.seed, cache_dir=cache_dir)
     report, _ = evaluate_policy(
-        policy, world, recipe.prompt, EvalConfig(), index=week_index(world),
+        policy, world, recipe.prompt, EvalConfig(), index=week_index(world), clean_fn=clean_fn,
         max_new_tokens=recipe.max_new_tokens, progress=progress,
     )  # fmt: skip
     row = summarize(report) | {"valid_share": float(report["answers"]["valid_share"])}
@@ -241,9 +357,10 @@ def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path,
 
 
 def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recipe: Recipe,
-                  progress: bool = True) -> str:  # fmt: skip
+                  progress: bool = True, *, keep_file: str | None = None) -> str:  # fmt: skip
     """`train.distill_run.run_distill` (a DistillConfig) from `student` toward `teacher` with
-    the recipe's prompt and answer budget; resumed from its checkpoints; the student's dir."""
+    the recipe's prompt and answer budget, reading `keep_file`; resumed from its checkpoints;
+    the student's dir."""
     from jaxinterest.train.distill_run import run_distill
 
     report = out / "report.json"
@@ -252,7 +369,7 @@ def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recip
             cfg, world=str(world), teacher=teacher, student=student, out=str(out),
             prompt=recipe.prompt, max_new_tokens=recipe.max_new_tokens,
         )  # fmt: skip
-        run_distill(cfg, progress=progress)
+        run_distill(with_keep(cfg, keep_file), progress=progress)
     return str(out / "policy")
 
 

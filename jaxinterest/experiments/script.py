@@ -10,7 +10,10 @@ The run directory gets config.json (the resolved config: a rerun reads it with -
 manifest.json (`manifest.Manifest`) and results.json ({"experiment", "metrics", "timings",
 "files"}: `reproduce` compares "metrics"; "timings" are wall-clock figures, never compared).
 A rerun into the same directory with the same config resumes: each stage skips the work whose
-output exists. A different config into a directory that holds one is refused.
+output exists. A different config into a directory that holds one is refused, except in the
+fields the config class names in its `SELECTORS` class variable: those only pick which results
+are produced (Table 2's `rows`), never how one is computed, so a rerun may change them (it
+reuses the rows computed before; config.json and results.json then describe the last run).
 """
 
 from __future__ import annotations
@@ -45,13 +48,15 @@ def build_parser(name: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def check_same_config(out: Path, config: dict) -> None:
-    """Refuses to resume a directory that holds a run of another config (naming the keys)."""
+def check_same_config(out: Path, config: dict, selectors=()) -> None:
+    """Refuses to resume a directory that holds a run of another config (naming the keys);
+    differences in the top-level `selectors` fields are allowed."""
     path = out / "config.json"
     if not path.is_file():
         return
     before = json.loads(path.read_text())
-    changed = sorted(k for k in before.keys() | config.keys() if before.get(k) != config.get(k))
+    keys = (before.keys() | config.keys()) - set(selectors)
+    changed = sorted(k for k in keys if before.get(k) != config.get(k))
     if changed:
         raise ValueError(
             f"{out} holds a run with another config ({', '.join(changed)} differ): give a new --out"
@@ -64,7 +69,7 @@ def run(file: str, cfg, body, *, out: Path, progress: bool) -> dict:
 
     config = to_dict(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    check_same_config(out, config)
+    check_same_config(out, config, getattr(type(cfg), "SELECTORS", ()))
     write_json(out / "config.json", config)
     manifest = Manifest(out, script=script_path(file), argv=sys.argv, config=config)
     try:
