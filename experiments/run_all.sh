@@ -8,7 +8,11 @@
 #   bash experiments/run_all.sh [OUT]        (default OUT: checkpoints/experiments/full)
 #
 # Every step resumes: rerun the same command after an interruption and finished work is
-# skipped. PYTHON picks the interpreter (default: python). Why `tiny` and not the scripts'
+# skipped. PYTHON picks the interpreter (default: python). Every policy, baseline and reference
+# row reads the users' cleaned behaviours: the first script trains the hashed n-gram noise
+# classifier on the world and caches its keep mask beside the world (WORLD.clean-ngram/), which
+# every later step reuses; CLEAN=0 runs everything on raw behaviours instead (use another OUT:
+# a directory holding a cleaned run refuses a raw one). Why `tiny` and not the scripts'
 # default `small`: with the recipe's 400 instruction steps, a tiny-5m policy trained on the
 # `small` world (1,500 users) wrote one list for every user (greedy validation Recall@10 .004
 # against the weak labels' .087), while on `tiny` the same recipe gives policies that copy
@@ -23,7 +27,8 @@ OUT=${1:-checkpoints/experiments/full}
 PY=${PYTHON:-python}
 cd "$(dirname "$0")/.."
 
-WORLD=(--set world.preset=tiny --set world.seed=0)
+CLEAN=$([[ "${CLEAN:-1}" == 0 ]] && echo false || echo true)
+WORLD=(--set world.preset=tiny --set world.seed=0 --set world.clean="$CLEAN")
 CELLS="$OUT/fig2/cells"
 STUDENT_START="$CELLS/teacher.model=tiny-2m,seed=0/teacher/sft/policy"
 TEACHER="$OUT/table2/teacher/grpo/policy"

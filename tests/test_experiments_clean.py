@@ -4,12 +4,14 @@ its keep mask handed to every stage that reads behaviours, and nothing of it whe
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -197,3 +199,36 @@ def shown(text: str, prompt: str) -> bool:
     """Whether the prompt lists the behaviour: a line "- TEXT" or "- TEXT (host)"."""
     line = "- " + " ".join(text.split())
     return any(x == line or x.startswith(line + " (") for x in prompt.splitlines())
+
+
+def test_reference_rows_read_the_kept_searches_or_the_raw_ones(world, tmp_path, monkeypatch):
+    """Table 2's own and shuffled searches: with world.clean=false exactly the raw rows, with
+    cleaning the rows of the kept searches only (and popularity unchanged)."""
+    from jaxinterest.config import load_config
+    from jaxinterest.data.io import load_world
+    from jaxinterest.eval.reference import own_searches, shuffled_searches
+    from jaxinterest.experiments import script
+
+    t2 = load_script("table2_main", monkeypatch)
+    rows = "rows=popularity,own_searches,shuffled_searches"
+    got = {}
+    for clean in (False, True):
+        cfg = load_config(t2.Table2Config, None, [f"world.path={world}", rows,
+                                                  f"world.clean={str(clean).lower()}"])  # fmt: skip
+        res = script.run(t2.__file__, t2.resolve(cfg), t2.body, out=tmp_path / str(clean),
+                         progress=False)  # fmt: skip
+        got[clean] = res["metrics"]["rows"]
+    w = load_world(world)
+    keep = R.keep_lookup(str(R.clean_dir(world) / "keep.parquet"))(w.events)
+    kept = dataclasses.replace(w, events=w.events.filter(pa.array(keep)))
+    n = R.TINY_PROMPT.n_queries
+    expect = {
+        False: {"own_searches": own_searches(w, n), "shuffled_searches": shuffled_searches(w, n)},
+        True: {"own_searches": own_searches(w, n, keep), "shuffled_searches":
+               shuffled_searches(kept, n)},
+    }  # fmt: skip
+    for clean, queries in expect.items():
+        for row, q in queries.items():
+            assert got[clean][row] == R.evaluate_queries_row(w, q), (clean, row)
+    assert got[True]["own_searches"] != got[False]["own_searches"]
+    assert got[True]["popularity"] == got[False]["popularity"]

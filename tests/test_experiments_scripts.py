@@ -1,6 +1,7 @@
 """Smoke tests of the experiment scripts: each runs as a user runs it (its own process, the real
 libraries) on a tiny world with tiny budgets, and the test checks the files it writes and their
-schema: results.json metrics, the markdown table, the PNG of a figure, and the manifest.
+schema: results.json metrics, the markdown table, the PNG of a figure, and the manifest. All run
+with cleaning on (the default): every manifest records the clean stage.
 
 Every script compiles a sampler and most train (SFT warm start, GRPO, distillation): each takes
 one to thirteen minutes on 2 loaded cores, so all are marked slow (`pytest -m slow`).
@@ -18,6 +19,7 @@ import pytest
 
 from jaxinterest.data.world import generate_world, make_config
 from jaxinterest.experiments.manifest import read_manifest
+from jaxinterest.experiments.recipe import clean_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -73,6 +75,7 @@ def run_script(name: str, out: Path, args: list[str], timeout: float = 1800) -> 
     man = read_manifest(out)
     assert man["status"] == "finished" and man["script"] == f"experiments/{name}"
     assert man["environment"]["git"]["commit"] and man["stages"]
+    assert "clean" in man["stages"] and man["config"]["world"]["clean"] is True
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == Path(name).stem
     for f in results["files"]:
@@ -154,7 +157,12 @@ def test_table2_main(world, policy, tmp_path):
                ["popularity", "own_searches", "gru", "teacher", "student", "oracle"])  # fmt: skip
     assert rows["oracle"]["diagnostic"] is True
     md = (out / "table2.md").read_text()
-    assert "DIAGNOSTIC" in md and "| GRU |" in md
+    assert "DIAGNOSTIC" in md and "| GRU |" in md and "cleaned behaviours" in md
+    # every stage read the keep mask cached beside the world
+    keep = str(clean_dir(world) / "keep.parquet")
+    assert json.loads((out / "baselines" / "baselines.json").read_text())["cleaned_by"] == keep
+    for stage in ("teacher/grpo", "student/distill"):
+        assert json.loads((out / stage / "config.json").read_text())["keep_file"] == keep, stage
 
 
 @pytest.mark.slow
