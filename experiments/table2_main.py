@@ -112,7 +112,8 @@ def reference_rows(cfg: Table2Config, world, keep, manifest) -> dict:
     from jaxinterest.eval.reference import reference_queries
 
     n = cfg.teacher.prompt.n_queries
-    # shuffled_searches takes no mask: all three read a world holding the kept events only
+    # shuffled_searches takes no mask: the searches read a world holding the kept events only;
+    # popularity counts every click of the training window (no user's behaviours), as raw
     kept = world
     if keep is not None:
         kept = dataclasses.replace(world, events=world.events.filter(pa.array(keep)))
@@ -122,7 +123,8 @@ def reference_rows(cfg: Table2Config, world, keep, manifest) -> dict:
     for row, rec in names.items():
         if row in cfg.rows:
             with manifest.stage(row):
-                queries = reference_queries(kept, rec, n, seed=cfg.seed)
+                source = world if row == "popularity" else kept
+                queries = reference_queries(source, rec, n, seed=cfg.seed)
                 rows[row] = R.evaluate_queries_row(world, queries)
     return rows
 

@@ -206,9 +206,18 @@ def test_reference_rows_read_the_kept_searches_or_the_raw_ones(world, tmp_path, 
     cleaning the rows of the kept searches only (and popularity unchanged)."""
     from jaxinterest.config import load_config
     from jaxinterest.data.io import load_world
+    from jaxinterest.eval import reference
     from jaxinterest.eval.reference import own_searches, shuffled_searches
     from jaxinterest.experiments import script
 
+    events_read = {}  # (clean, recommender) -> events in the world it was given
+
+    def recording(world, name, *a, **k):
+        events_read[(clean, name)] = world.events.num_rows
+        return real(world, name, *a, **k)
+
+    real = reference.reference_queries
+    monkeypatch.setattr(reference, "reference_queries", recording)
     t2 = load_script("table2_main", monkeypatch)
     rows = "rows=popularity,own_searches,shuffled_searches"
     got = {}
@@ -231,4 +240,11 @@ def test_reference_rows_read_the_kept_searches_or_the_raw_ones(world, tmp_path, 
         for row, q in queries.items():
             assert got[clean][row] == R.evaluate_queries_row(w, q), (clean, row)
     assert got[True]["own_searches"] != got[False]["own_searches"]
+    # popularity counts every click (no user's behaviours): the raw world either way
     assert got[True]["popularity"] == got[False]["popularity"]
+    n_all, n_kept = w.events.num_rows, int(keep.sum())
+    assert events_read == {
+        (False, "popularity"): n_all, (False, "own-searches"): n_all,
+        (False, "shuffled-searches"): n_all, (True, "popularity"): n_all,
+        (True, "own-searches"): n_kept, (True, "shuffled-searches"): n_kept,
+    }  # fmt: skip
