@@ -147,8 +147,11 @@ def test_fixed_and_batch_normalisation_and_total():
     np.testing.assert_allclose(norm["div"], [1.0, 0.5, 0.0], atol=1e-6)
     weights = parse_weights("align=2,div=0", cfg)
     got = total(norm, RewardConfig(weights=weights))
-    want = 2 * norm["align"] + norm["cov"] + norm["spec"] + norm["struct"]
+    want = 2 * norm["align"] + 8 * norm["cov"] + norm["spec"] + norm["struct"]  # cov keeps 8
     np.testing.assert_allclose(got, want, atol=1e-6)
+    even = parse_weights("align=1,cov=1,spec=1,div=1,struct=1")
+    got = total(norm, RewardConfig(weights=even))
+    np.testing.assert_allclose(got, sum(norm[s] for s in norm), atol=1e-6)
     bn = normalise(raw, RewardConfig(normalise="batch"))
     x = raw["cov"].astype(np.float64)
     np.testing.assert_allclose(bn["cov"], (x - x.mean()) / x.std(), atol=1e-5)

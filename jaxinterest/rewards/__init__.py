@@ -11,6 +11,7 @@ thresholds and how they were measured. Nothing here reads test clicks or oracle/
 from jaxinterest.rewards.combine import Rewards, normalise, total
 from jaxinterest.rewards.config import (
     DEFAULT_RANGES,
+    DEFAULT_WEIGHTS,
     FLOOR,
     JUDGES,
     NORMALISATIONS,
@@ -42,6 +43,7 @@ from jaxinterest.rewards.view import UserView, ViewBuilder
 
 __all__ = [
     "DEFAULT_RANGES",
+    "DEFAULT_WEIGHTS",
     "FLOOR",
     "JUDGES",
     "NORMALISATIONS",
