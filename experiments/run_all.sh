@@ -12,7 +12,8 @@
 # row reads the users' cleaned behaviours: the first script trains the hashed n-gram noise
 # classifier on the world and caches its keep mask beside the world (WORLD.clean-ngram/), which
 # every later step reuses; CLEAN=0 runs everything on raw behaviours instead (use another OUT:
-# a directory holding a cleaned run refuses a raw one). Why `tiny` and not the scripts'
+# a directory holding a cleaned run refuses a raw one). Figures 2 and 3 are copied into
+# PUBLISH (default docs/figures; PUBLISH= copies nothing). Why `tiny` and not the scripts'
 # default `small`: with the recipe's 400 instruction steps, a tiny-5m policy trained on the
 # `small` world (1,500 users) wrote one list for every user (greedy validation Recall@10 .004
 # against the weak labels' .087), while on `tiny` the same recipe gives policies that copy
@@ -28,6 +29,7 @@ PY=${PYTHON:-python}
 cd "$(dirname "$0")/.."
 
 CLEAN=$([[ "${CLEAN:-1}" == 0 ]] && echo false || echo true)
+PUBLISH=${PUBLISH-docs/figures}
 WORLD=(--set world.preset=tiny --set world.seed=0 --set world.clean="$CLEAN")
 CELLS="$OUT/fig2/cells"
 STUDENT_START="$CELLS/teacher.model=tiny-2m,seed=0/teacher/sft/policy"
@@ -52,7 +54,7 @@ $PY experiments/table3_distill.py --out "$OUT/table3" "${WORLD[@]}" \
 
 step "Figure 3"
 $PY experiments/fig3_best_of_n.py --out "$OUT/fig3" "${WORLD[@]}" \
-    --set policy="$TEACHER" --set max_users=300 --set publish=docs/figures --quiet
+    --set policy="$TEACHER" --set max_users=300 --set publish="$PUBLISH" --quiet
 
 step "Table 6"
 $PY experiments/table6_throughput.py --out "$OUT/table6" "${WORLD[@]}" \
@@ -65,7 +67,7 @@ $PY experiments/table5_rewards.py --out "$OUT/table5" "${WORLD[@]}" \
 step "Figure 2, every cell: tiny-1m, tiny-2m, tiny-5m x seeds 0, 1"
 $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \
     --set models=tiny-1m,tiny-2m,tiny-5m --set seeds=0,1 --set cells="$CELLS" \
-    --set publish=docs/figures --quiet
+    --set publish="$PUBLISH" --quiet
 
 if [[ "${SMOLLM2:-0}" == 1 ]]; then
     step "Table 2, SmolLM2-135M-Instruct rows (SMOLLM2=1; ~10 min per 100 users scored)"
