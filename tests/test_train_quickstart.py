@@ -52,6 +52,15 @@ def test_files_schema_and_table(run, capsys):
             assert set(row[cohort]) == METRICS, name
             assert all(0 <= v <= 1 for v in row[cohort].values()), name
     assert ev["rows"]["own searches"]["all"]["recall@10"] > 0
+    for name in ROWS:  # policies also score their sampled answers; reference rows do not
+        sampled = ev["rows"][name].get("sampled")
+        assert (sampled is None) == (name in ("popularity", "own searches")), name
+        if sampled:
+            assert set(sampled["all"]) == METRICS and all(
+                0 <= v <= 1 for v in sampled["all"].values()
+            )
+            assert sampled["answers"]["samples"] == qs.QuickstartConfig().answer_samples
+            assert 0 <= sampled["answers"]["valid_share"] <= 1
     assert ev["test_clicks"] > 0
     table = (run / "table.md").read_text().splitlines()
     assert len(table) == 2 + len(ROWS) and all(f"| {r} |" in "\n".join(table) for r in ROWS)

@@ -57,11 +57,11 @@ class Validator:
         self.index = build_test_index(self.world, self.eval_cfg)
 
     def __call__(self, policy) -> dict:
-        from jaxinterest.train.queries import evaluate_policy
+        from jaxinterest.train.queries import evaluate_policy, sample_seed
 
         k = self.cfg.validation_samples
         draws = [{"temperature": 0.0}] if k == 0 else [
-            {"temperature": self.cfg.temperature, "seed": self.cfg.seed + 1_000_003 * (i + 1)}
+            {"temperature": self.cfg.temperature, "seed": sample_seed(self.cfg.seed, i)}
             for i in range(k)
         ]  # fmt: skip
         rows = []

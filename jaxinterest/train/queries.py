@@ -126,3 +126,34 @@ def evaluate_policy(policy: Policy, world, prompt_cfg: PromptConfig, eval_cfg, *
     report, _ = evaluate_queries(world, answers.queries, eval_cfg, index=index, embedder=embedder)
     report["answers"] = {"valid_share": answers.valid_share, "mean_tokens": answers.mean_tokens}
     return report, answers
+
+
+def sample_seed(seed: int, i: int) -> int:
+    """The seed of the i-th (0-based) sampled answer set: fixed, so a rerun scores the same
+    answers, and apart from the greedy pass and from each other."""
+    return seed + 1_000_003 * (i + 1)
+
+
+def evaluate_sampled(policy: Policy, world, prompt_cfg: PromptConfig, eval_cfg, *, samples: int,
+                     temperature: float = 1.0, seed: int = 0, index=None,
+                     **answer_kw) -> dict:  # fmt: skip
+    """The mean over `samples` answer sets (one list per user, sampled at `temperature` with
+    `sample_seed`) of every cohort's metrics, plus `answers`: the mean valid share. The answer
+    a sampled policy gives, which GRPO trains: a small policy's greedy list is often one query
+    repeated and barely moves under GRPO (docs/training.md, "Which answer is scored")."""
+    if samples < 1 or temperature <= 0:
+        raise ValueError(f"samples must be >= 1 and temperature > 0, got {samples}, {temperature}")
+    reports = [
+        evaluate_policy(policy, world, prompt_cfg, eval_cfg, index=index, temperature=temperature,
+                        seed=sample_seed(seed, i), **answer_kw)[0]
+        for i in range(samples)
+    ]  # fmt: skip
+    out = {}
+    for cohort in ("all", "cold", "warm"):
+        if cohort not in reports[0]:
+            continue
+        keys = [k for k, v in reports[0][cohort].items() if isinstance(v, int | float)]
+        out[cohort] = {k: float(np.mean([r[cohort][k] for r in reports])) for k in keys}
+    out["answers"] = {"valid_share": float(np.mean([r["answers"]["valid_share"] for r in reports])),
+                      "samples": samples, "temperature": temperature}  # fmt: skip
+    return out

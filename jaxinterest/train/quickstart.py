@@ -71,6 +71,9 @@ class QuickstartConfig:
     )
     distill_steps: int = 6
     distill_lr: float = 3e-4
+    # the table also scores this many answers per user sampled at temperature 1 (the lists GRPO
+    # trains on; `queries.evaluate_sampled`); 0 = greedy answers only
+    answer_samples: int = 2
     grpo: GRPOConfig = GRPOConfig(
         steps=10,
         prompts_per_step=8,
@@ -183,7 +186,7 @@ def stage_evaluate(ctx: Context) -> dict:
     from jaxinterest.eval import EvalConfig, build_test_index, evaluate_queries
     from jaxinterest.eval.reference import own_searches, popularity
     from jaxinterest.train.policy import load_policy
-    from jaxinterest.train.queries import evaluate_policy, policy_prompt
+    from jaxinterest.train.queries import evaluate_policy, evaluate_sampled, policy_prompt
     from jaxinterest.train.sft import summary
 
     world = load_world(ctx.world)
@@ -206,7 +209,14 @@ def stage_evaluate(ctx: Context) -> dict:
             policy, world, prompt, ecfg, index=index, clean_fn=clean_fn,
             max_new_tokens=ctx.cfg.sft.max_new_tokens, progress=ctx.progress,
         )  # fmt: skip
-        rows[result.get("label", name)] = summary(rep) | {"answers": rep["answers"]}
+        row = summary(rep) | {"answers": rep["answers"]}
+        if ctx.cfg.answer_samples:
+            sampled = evaluate_sampled(
+                policy, world, prompt, ecfg, samples=ctx.cfg.answer_samples, index=index,
+                clean_fn=clean_fn, max_new_tokens=ctx.cfg.sft.max_new_tokens,
+            )  # fmt: skip
+            row["sampled"] = summary(sampled) | {"answers": sampled["answers"]}
+        rows[result.get("label", name)] = row
     out = {"users": len(world.users), "test_clicks": len(world.test_clicks), "rows": rows}
     (ctx.out / "evaluation.json").write_text(json.dumps(out, indent=2) + "\n")
     (ctx.out / "table.md").write_text(table(rows) + "\n")
@@ -232,11 +242,16 @@ def add_stage(stage: Stage, *, before: str = "evaluate") -> None:
 
 
 def table(rows: dict) -> str:
-    """A markdown table of R@10 / N@10 / MRR for all and cold users."""
-    head = "| | R@10 | N@10 | MRR | R@10 cold | N@10 cold | MRR cold |"
-    lines = [head, "|---" * 7 + "|"]
+    """A markdown table of R@10 / N@10 / MRR for all and cold users (a policy's greedy answer),
+    and R@10 / N@10 of its sampled answers where the row has them."""
+    head = (
+        "| | R@10 | N@10 | MRR | R@10 cold | N@10 cold | MRR cold | R@10 sampled | N@10 sampled |"
+    )
+    lines = [head, "|---" * 9 + "|"]
     for name, r in rows.items():
         cells = [f"{r[c][m]:.4f}" for c in ("all", "cold") for m in ("recall@10", "ndcg@10", "mrr")]
+        s = r.get("sampled")
+        cells += [f"{s['all'][m]:.4f}" if s else "" for m in ("recall@10", "ndcg@10")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
