@@ -55,7 +55,7 @@ def per_user_recall(policy_dir, world, prompt, clean_fn, index, max_new_tokens) 
     from jaxinterest.train.policy import load_policy
     from jaxinterest.train.queries import policy_answers, sample_seed
 
-    policy = load_policy(policy_dir)
+    policy = load_policy(str(policy_dir))
     users = list(world.users.column("user_id").to_pylist())
     out = []
     for i in range(SAMPLES):
