@@ -32,9 +32,8 @@ def test_user_offsets_do_not_count():
     rng = np.random.default_rng(0)
     recall = rng.uniform(size=(5, 4))
     offset = np.repeat(np.arange(5.0)[:, None], 4, axis=1)
-    noise = rng.normal(size=(5, 4))
-    r_offset = within_user_correlation(offset + 1e-9 * noise, recall)[0]
-    assert abs(r_offset) < 1.0  # defined (tiny within-user spread) but not forced to 1
+    r, users = within_user_correlation(offset, recall)  # no within-user spread: no user counts
+    assert np.isnan(r) and users == 0
     assert within_user_correlation(recall + 10 * offset, recall)[0] == pytest.approx(1.0)
 
 

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from jaxinterest.train.grpo import GRPOConfig, make_update, update
 from jaxinterest.train.rollout import collect
@@ -57,23 +56,19 @@ class Validator:
         self.index = build_test_index(self.world, self.eval_cfg)
 
     def __call__(self, policy) -> dict:
-        from jaxinterest.train.queries import evaluate_policy, sample_seed
+        from jaxinterest.train.queries import evaluate_policy, evaluate_sampled
 
-        k = self.cfg.validation_samples
-        draws = [{"temperature": 0.0}] if k == 0 else [
-            {"temperature": self.cfg.temperature, "seed": sample_seed(self.cfg.seed, i)}
-            for i in range(k)
-        ]  # fmt: skip
-        rows = []
-        for kw in draws:
-            rep, _ = evaluate_policy(
-                policy, self.world, self.cfg.prompt, self.eval_cfg, index=self.index,
-                clean_fn=self.clean_fn, max_new_tokens=self.cfg.max_new_tokens, **kw,
-            )  # fmt: skip
-            row = {f"val_{m}": rep["all"][m] for m in ("recall@10", "ndcg@10", "mrr")}
-            row["val_valid_share"] = rep["answers"]["valid_share"]
-            rows.append(row)
-        return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+        kw = dict(index=self.index, clean_fn=self.clean_fn, max_new_tokens=self.cfg.max_new_tokens)
+        if self.cfg.validation_samples:
+            rep = evaluate_sampled(policy, self.world, self.cfg.prompt, self.eval_cfg,
+                                   samples=self.cfg.validation_samples,
+                                   temperature=self.cfg.temperature, seed=self.cfg.seed,
+                                   **kw)  # fmt: skip
+        else:
+            rep, _ = evaluate_policy(policy, self.world, self.cfg.prompt, self.eval_cfg,
+                                     temperature=0.0, **kw)  # fmt: skip
+        row = {f"val_{m}": float(rep["all"][m]) for m in ("recall@10", "ndcg@10", "mrr")}
+        return row | {"val_valid_share": float(rep["answers"]["valid_share"])}
 
 
 def check_resume(cfg: GRPOConfig, saved: dict) -> None:
