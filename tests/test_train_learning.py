@@ -129,7 +129,7 @@ def test_grpo_beats_sft_and_a_flipped_advantage_does_not(tmp_path_factory):
     def gain(c):
         return float(np.mean(c["reward"][-WINDOW:]) - np.mean(c["reward"][:WINDOW]))
 
-    good, bad = got["sign+1"], got["sign-1"]
+    good, bad = got["grpo_sign+1"], got["grpo_sign-1"]
     assert gain(good) > REWARD_MARGIN, got
     assert gain(bad) < REWARD_MARGIN, got
     assert good["recall_gain"] > max(RECALL_MARGIN, 2 * good["recall_gain_se"]), got

@@ -184,7 +184,7 @@ def _jsonable(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
 
 
-def _stderr(per_user: dict, mask: np.ndarray, ks) -> dict:
+def user_stderr(per_user: dict, mask: np.ndarray, ks) -> dict:
     """Standard error of each user-averaged metric (std / sqrt(n) over evaluated users), so two
     recommenders' numbers can be told apart from noise: ±1.96 se is a 95% interval."""
     ok = mask & (per_user["n_relevant"] > 0)
@@ -265,7 +265,7 @@ def _rank_and_report(world, index, vecs, rows, cfg, counts, times):
     for name, mask in (("all", np.ones(len(users), bool)), ("warm", ~cold), ("cold", cold)):
         sel = np.flatnonzero(mask)
         m = ranking_metrics([ranked[i] for i in sel], [relevant[i] for i in sel], cfg.ks)
-        report[name] = _jsonable(m) | {"stderr": _stderr(per_user, mask, cfg.ks)}
+        report[name] = _jsonable(m) | {"stderr": user_stderr(per_user, mask, cfg.ks)}
     report["seconds"] = {
         "index": round(t_index - t0, 3),
         "retrieve_and_score": round(time.perf_counter() - t_index, 3),

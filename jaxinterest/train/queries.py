@@ -140,20 +140,33 @@ def evaluate_sampled(policy: Policy, world, prompt_cfg: PromptConfig, eval_cfg, 
     """The mean over `samples` answer sets (one list per user, sampled at `temperature` with
     `sample_seed`) of every cohort's metrics, plus `answers`: the mean valid share. The answer
     a sampled policy gives, which GRPO trains: a small policy's greedy list is often one query
-    repeated and barely moves under GRPO (docs/training.md, "Which answer is scored")."""
+    repeated and barely moves under GRPO (docs/training.md, "Which answer is scored").
+
+    Each cohort's `stderr` is over users of their per-user metric averaged across the answer
+    sets (the spread of users, not of samples), as in an `evaluate_queries` report."""
+    from jaxinterest.data.columns import column
+    from jaxinterest.eval import evaluate_queries
+    from jaxinterest.eval.recommend import per_user_scores, user_stderr
+
     if samples < 1 or temperature <= 0:
         raise ValueError(f"samples must be >= 1 and temperature > 0, got {samples}, {temperature}")
-    reports = [
-        evaluate_policy(policy, world, prompt_cfg, eval_cfg, index=index, temperature=temperature,
-                        seed=sample_seed(seed, i), **answer_kw)[0]
-        for i in range(samples)
-    ]  # fmt: skip
+    users = column(world.users, "user_id")
+    reports, per_user, valid = [], [], []
+    for i in range(samples):
+        answers = policy_answers(policy, world, users, prompt_cfg, temperature=temperature,
+                                 seed=sample_seed(seed, i), **answer_kw)  # fmt: skip
+        report, ranked = evaluate_queries(world, answers.queries, eval_cfg, index=index)
+        reports.append(report)
+        per_user.append(per_user_scores(ranked, world, eval_cfg.ks))
+        valid.append(answers.valid_share)
+    mean_user = {k: np.mean([p[k] for p in per_user], axis=0) for k in per_user[0]}
+    cold = np.asarray(column(world.users, "cold"), bool)
+    masks = {"all": np.ones(len(users), bool), "warm": ~cold, "cold": cold}
     out = {}
-    for cohort in ("all", "cold", "warm"):
-        if cohort not in reports[0]:
-            continue
+    for cohort, mask in masks.items():
         keys = [k for k, v in reports[0][cohort].items() if isinstance(v, int | float)]
         out[cohort] = {k: float(np.mean([r[cohort][k] for r in reports])) for k in keys}
-    out["answers"] = {"valid_share": float(np.mean([r["answers"]["valid_share"] for r in reports])),
-                      "samples": samples, "temperature": temperature}  # fmt: skip
+        out[cohort]["stderr"] = user_stderr(mean_user, mask, eval_cfg.ks)
+    out["answers"] = {"valid_share": float(np.mean(valid)), "samples": samples,
+                      "temperature": temperature}  # fmt: skip
     return out
