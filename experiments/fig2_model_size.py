@@ -1,4 +1,5 @@
-"""Figure 2: test-week Recall@10 and NDCG@10 against model size. Each model of the family is
+"""Figure 2: test-week Recall@10 and NDCG@10 against model size (and Recall@10 of sampled
+answers, the mean over `recipe.answer_samples` answer sets, when > 0). Each model of the family is
 trained with the identical recipe and budget (SFT warm start, then Dr.GRPO) for each seed; the
 figure plots the mean over seeds with the standard error across seeds as error bars, on a
 log-x axis of parameter counts.
@@ -31,6 +32,7 @@ from jaxinterest.experiments.plots import publish  # noqa: E402
 
 TABLE2 = Path(__file__).resolve().parent / "table2_main.py"
 METRICS = ("recall@10", "ndcg@10")
+SAMPLED = "sampled_recall@10"  # all users' Recall@10 of the row's sampled answers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,39 +103,43 @@ def body(cfg: Fig2Config, out, manifest, progress):
     bad = [n for n, s in status.items() if s != "finished"]
     if bad:
         raise RuntimeError(f"cells did not finish: {bad} (logs in {cells}/CELL.log)")
-    points = {}
+    points, metrics = {}, METRICS + (SAMPLED,) * (cfg.recipe.answer_samples > 0)
     for model in cfg.models:
         per_seed = {}
         for seed in cfg.seeds:
             cell = cells / cell_name({"teacher.model": model, "seed": str(seed)})
-            res = json.loads((cell / "results.json").read_text())
-            per_seed[str(seed)] = {m: res["metrics"]["rows"]["teacher"]["all"][m] for m in METRICS}
-        agg = {m: mean_stderr([r[m] for r in per_seed.values()]) for m in METRICS}
+            row = json.loads((cell / "results.json").read_text())["metrics"]["rows"]["teacher"]
+            per_seed[str(seed)] = {m: row["all"][m] for m in METRICS}
+            if SAMPLED in metrics:
+                per_seed[str(seed)][SAMPLED] = row["sampled"]["all"]["recall@10"]
+        agg = {m: mean_stderr([r[m] for r in per_seed.values()]) for m in metrics}
         points[model] = {"params": count_params(model), "seeds": per_seed,
-                         **{m: agg[m][0] for m in METRICS},
-                         **{f"stderr_{m}": agg[m][1] for m in METRICS}}  # fmt: skip
-    write_figure(points, out / "fig2.png")
+                         **{m: agg[m][0] for m in metrics},
+                         **{f"stderr_{m}": agg[m][1] for m in metrics}}  # fmt: skip
+    write_figure(points, out / "fig2.png", metrics)
     publish(out / "fig2.png", cfg.publish)
     rows = [[m, p["params"], *[f"{tables.fmt(p[k])} ± {tables.fmt(p['stderr_' + k])}"
-             for k in METRICS]] for m, p in points.items()]  # fmt: skip
-    md = tables.markdown(["model", "parameters", "R@10", "N@10"], rows,
+             for k in metrics]] for m, p in points.items()]  # fmt: skip
+    header = ["model", "parameters", "R@10", "N@10", "R@10 sampled"][: 2 + len(metrics)]
+    md = tables.markdown(header, rows,
                          f"Figure 2 on world `{wdir}`: mean ± standard error over seeds "
                          f"{list(cfg.seeds)}; ![fig2](fig2.png)")  # fmt: skip
     (out / "fig2.md").write_text(md)
     return {"points": points}, ["fig2.md", "fig2.png"]
 
 
-def write_figure(points: dict, path: Path) -> None:
+def write_figure(points: dict, path: Path, metrics=METRICS) -> None:
     from jaxinterest.experiments.plots import line_plot
 
     models = list(points)
     x = [points[m]["params"] for m in models]
+    label = {**tables.SHORT, SAMPLED: "R@10 sampled"}
     series = {
-        tables.SHORT[m]: (
+        label[m]: (
             [points[k][m] for k in models],
             [points[k][f"stderr_{m}"] for k in models],
         )
-        for m in METRICS
+        for m in metrics
     }
     line_plot(path, x, series, xlabel="parameters", ylabel="test week", logx=True,
               title="Model size (mean ± s.e. over seeds)")  # fmt: skip

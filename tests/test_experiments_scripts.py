@@ -95,13 +95,18 @@ def run_script(name: str, out: Path, args: list[str], timeout: float = 1800) -> 
     return results
 
 
-def check_rows(rows: dict, names) -> None:
+def check_rows(rows: dict, names, sampled=()) -> None:
+    """Every row has the cohort metrics; the rows named in `sampled` also have the metrics of
+    their sampled answers (`recipe.evaluate_policy_row`), the others none."""
     assert set(rows) == set(names)
     for name in names:
-        for cohort in ("all", "cold"):
-            row = rows[name][cohort]
-            assert COHORT_KEYS <= set(row), (name, cohort)
-            assert all(0.0 <= row[k] <= 1.0 for k in COHORT_KEYS), (name, row)
+        parts = [rows[name]] + [rows[name]["sampled"]] * (name in sampled)
+        for part in parts:
+            for cohort in ("all", "cold"):
+                row = part[cohort]
+                assert COHORT_KEYS <= set(row), (name, cohort)
+                assert all(0.0 <= row[k] <= 1.0 for k in COHORT_KEYS), (name, row)
+        assert ("sampled" in rows[name]) == (name in sampled), name
 
 
 @pytest.mark.slow  # about a minute on 2 loaded cores (two models compile the sampler)
@@ -140,10 +145,16 @@ def test_fig3_best_of_n(world, policy, tmp_path):
 def test_table5_rewards(world, tmp_path):
     out = tmp_path / "t5"
     res = run_script("table5_rewards.py", out, [
-        *sets(world__path=world, recipe__model="tiny-1m", variants="full,no_cov"),
+        *sets(world__path=world, recipe__model="tiny-1m", variants="full,no_cov",
+              recipe__answer_samples=2),
         *sft_budget("recipe."), *grpo_budget("recipe."),
     ])  # fmt: skip
-    check_rows(res["metrics"]["rows"], ["full", "no_cov"])
+    rows = res["metrics"]["rows"]
+    check_rows(rows, ["full", "no_cov"], sampled=["full", "no_cov"])
+    assert (
+        rows["full"]["sampled"]["samples"] == 2 and 0 <= rows["full"]["sampled"]["valid_share"] <= 1
+    )
+    assert "all R@10 sampled" in (out / "table5.md").read_text()
     assert (out / "sft" / "policy" / "config.json").is_file()
     weights = json.loads((out / "grpo_no_cov" / "config.json").read_text())["rewards"]["weights"]
     assert dict(map(tuple, weights))["cov"] == 0.0
@@ -161,12 +172,13 @@ def test_table2_main(world, policy, tmp_path):
               baselines="gru", baseline_train__max_steps=2, baseline_train__eval_every=1,
               teacher__model=policy, student__model=policy, distill__steps=1,
               distill__batch_size=2, distill__optim__total_steps=1,
-              distill__optim__warmup_steps=0),
+              distill__optim__warmup_steps=0, teacher__answer_samples=1,
+              student__answer_samples=0),
         *grpo_budget("teacher."),
     ])  # fmt: skip
     rows = res["metrics"]["rows"]
-    check_rows({k: v for k, v in rows.items()},
-               ["popularity", "own_searches", "gru", "teacher", "student", "oracle"])  # fmt: skip
+    check_rows(rows, ["popularity", "own_searches", "gru", "teacher", "student", "oracle"],
+               sampled=["teacher"])  # fmt: skip
     assert rows["oracle"]["diagnostic"] is True
     md = (out / "table2.md").read_text()
     assert "DIAGNOSTIC" in md and "| GRU |" in md and "cleaned behaviours" in md
@@ -183,10 +195,12 @@ def test_table3_distill(world, policy, other_policy, tmp_path):
     res = run_script("table3_distill.py", out, [
         *sets(world__path=world, teacher__model=policy, student__model=other_policy,
               distill__steps=1, distill__batch_size=2, distill__optim__total_steps=1,
-              distill__optim__warmup_steps=0),
+              distill__optim__warmup_steps=0, teacher__answer_samples=1,
+              student__answer_samples=1),
         *grpo_budget("teacher."), *grpo_budget("student."),
     ])  # fmt: skip
-    check_rows(res["metrics"]["rows"], ["teacher", "start", "supervised", "on_policy", "none"])
+    names = ["teacher", "start", "supervised", "on_policy", "none"]
+    check_rows(res["metrics"]["rows"], names, sampled=names)
     training = res["metrics"]["training"]
     assert set(training) == {"teacher", "supervised", "on_policy", "none"}
     assert training["on_policy"]["loss"] > 0 and training["teacher"]["entropy"] > 0
@@ -197,10 +211,13 @@ def test_table3_distill(world, policy, other_policy, tmp_path):
 def test_fig2_model_size(world, tmp_path):
     out = tmp_path / "f2"
     res = run_script("fig2_model_size.py", out, [
-        *sets(world__path=world, models="tiny-1m", seeds="0,1"),
+        *sets(world__path=world, models="tiny-1m", seeds="0,1", recipe__answer_samples=1),
         *sft_budget("recipe."), *grpo_budget("recipe."),
     ])  # fmt: skip
     point = res["metrics"]["points"]["tiny-1m"]
+    sampled = [point["seeds"][s]["sampled_recall@10"] for s in ("0", "1")]
+    assert point["sampled_recall@10"] == pytest.approx(sum(sampled) / 2)
+    assert "R@10 sampled" in (out / "fig2.md").read_text()
     assert point["params"] > 0 and set(point["seeds"]) == {"0", "1"}
     r10 = [point["seeds"][s]["recall@10"] for s in ("0", "1")]
     assert point["recall@10"] == pytest.approx(sum(r10) / 2)

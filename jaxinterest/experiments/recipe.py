@@ -7,7 +7,8 @@
   sft        the warm start of a tiny-family preset (`train.sft.run_sft`); a real checkpoint
              (an HF directory, or "smollm2") skips it
   grpo       Dr.GRPO from a policy (`train.loop.run_grpo`, resumed when interrupted)
-  evaluate   a policy's greedy query lists on the test week -> the metrics of Table 2
+  evaluate   a policy's greedy query lists on the test week -> the metrics of Table 2, and
+             the mean over `Recipe.answer_samples` sampled answer sets (`sampled`)
 
 One prompt and one answer budget serve every stage of a run (`Recipe.prompt`,
 `Recipe.max_new_tokens`): a policy must be evaluated on the prompt it was trained on. Likewise
@@ -64,12 +65,18 @@ class Recipe:
     GRPO), "smollm2", or a local HF checkpoint directory (GRPO from it, no SFT). seed, prompt
     and max_new_tokens are copied into sft and grpo by `resolve` (theirs are overwritten).
     train=False takes `model` as already trained (a policy another run wrote): `sft_stage` and
-    `train_policy` return it as it is, so scripts can share one teacher or warm start."""
+    `train_policy` return it as it is, so scripts can share one teacher or warm start.
+    answer_samples: the evaluation also scores this many answer sets sampled at
+    answer_temperature (0: the greedy answer only). GRPO trains the sampled answer; a small
+    policy's greedy answer is often one query repeated and barely moves (docs/training.md,
+    "Which answer is scored")."""
 
     model: str = "tiny-5m"
     train: bool = True
     seed: int = 0
     max_new_tokens: int = 48
+    answer_samples: int = 4
+    answer_temperature: float = 1.0
     prompt: PromptConfig = TINY_PROMPT
     # the SFT recipe whose tiny-2m+ policies copy from their prompt (docs/training.md,
     # "Policies that read their prompt"): history pretraining, 15 history cuts, 400 steps
@@ -335,22 +342,32 @@ def evaluate_queries_row(world, queries: dict) -> dict:
 
 def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path, cache_dir: Path,
                         progress: bool = True, *, clean_fn=None) -> dict:  # fmt: skip
-    """A policy's greedy lists on the test week (cached in out_json), its prompts read through
-    `clean_fn` (None: raw behaviours): summarize() + the share of answers in the exact
-    format."""
-    from jaxinterest.train.policy import load_policy
-    from jaxinterest.train.queries import evaluate_policy
-
-    if out_json.is_file():
-        return json.loads(out_json.read_text())
+    """A policy's greedy lists on the test week, its prompts read through `clean_fn` (None: raw
+    behaviours): summarize() + the share of answers in the exact format; with
+    `recipe.answer_samples` > 0 also `sampled`: summarize() of the mean over that many sampled
+    answer sets (standard errors over users' means) + their valid share and count. Cached in
+    out_json; a cached row without the sampled part asked for gains it."""
     from jaxinterest.eval import EvalConfig
+    from jaxinterest.train.policy import load_policy
+    from jaxinterest.train.queries import evaluate_policy, evaluate_sampled
 
+    n = recipe.answer_samples
+    row = json.loads(out_json.read_text()) if out_json.is_file() else None
+    if row is not None and (not n or row.get("sampled", {}).get("samples") == n):
+        return row
     policy = load_policy(policy_spec, seed=recipe.seed, cache_dir=cache_dir)
-    report, _ = evaluate_policy(
-        policy, world, recipe.prompt, EvalConfig(), index=week_index(world), clean_fn=clean_fn,
-        max_new_tokens=recipe.max_new_tokens, progress=progress,
-    )  # fmt: skip
-    row = summarize(report) | {"valid_share": float(report["answers"]["valid_share"])}
+    kw = dict(index=week_index(world), clean_fn=clean_fn, max_new_tokens=recipe.max_new_tokens)
+    if row is None:
+        report, _ = evaluate_policy(policy, world, recipe.prompt, EvalConfig(), progress=progress,
+                                    **kw)  # fmt: skip
+        row = summarize(report) | {"valid_share": float(report["answers"]["valid_share"])}
+    if n:
+        rep = evaluate_sampled(policy, world, recipe.prompt, EvalConfig(), samples=n,
+                               temperature=recipe.answer_temperature, seed=recipe.seed,
+                               **kw)  # fmt: skip
+        answers = {"valid_share": rep["answers"]["valid_share"], "samples": n,
+                   "temperature": recipe.answer_temperature}  # fmt: skip
+        row["sampled"] = summarize(rep) | answers
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(row, indent=2) + "\n")
     return row

@@ -59,23 +59,31 @@ def markdown(header: list[str], rows: list[list], title: str = "") -> str:
 
 
 def metric_table(rows: dict, metrics, *, cohorts=("all", "cold"), paper: dict | None = None,
-                 titles: dict | None = None, title: str = "") -> str:  # fmt: skip
+                 titles: dict | None = None, title: str = "",
+                 sampled=("recall@10", "ndcg@10")) -> str:  # fmt: skip
     """rows: {name: {cohort: {metric: value}}} -> one line per name, metric columns per cohort
-    (R@10 ± stderr where the row has one), and the paper's all-users figures when given."""
+    (R@10 ± stderr where the row has one), then, when any row has a `sampled` part (the mean
+    over sampled answer sets, `recipe.evaluate_policy_row`), all users' `sampled` metrics, and
+    the paper's all-users figures when given."""
     titles = titles or {}
     header = ["method"]
     for c in cohorts:
         header += [f"{c} {SHORT.get(m, m)}" for m in metrics]
+    sampled = sampled if any("sampled" in row for row in rows.values()) else ()
+    header += [f"all {SHORT.get(m, m)} sampled" for m in sampled]
     if paper:
         header += [f"paper {SHORT.get(m, m)}" for m in metrics]
+
+    def cell(part: dict, m: str) -> str:
+        v, se = part.get(m), part.get(f"stderr_{m}")
+        return f"{fmt(v)} ± {fmt(se)}" if se is not None else fmt(v)
+
     lines = []
     for name, row in rows.items():
         cells = [titles.get(name, name)]
         for c in cohorts:
-            for m in metrics:
-                v = row.get(c, {}).get(m)
-                se = row.get(c, {}).get(f"stderr_{m}")
-                cells.append(f"{fmt(v)} ± {fmt(se)}" if se is not None else fmt(v))
+            cells += [cell(row.get(c, {}), m) for m in metrics]
+        cells += [cell(row.get("sampled", {}).get("all", {}), m) for m in sampled]
         if paper:
             p = paper.get(name)
             cells += [fmt(x) for x in p] if p else ["–"] * len(metrics)
