@@ -27,6 +27,7 @@ class Validator:
                  temperature: float = 1.0, seed: int = 0):  # fmt: skip
         from jaxinterest.eval import EvalConfig, build_test_index
         from jaxinterest.rewards import RewardConfig, build_rewards
+        from jaxinterest.train.queries import sample_seed
         from jaxinterest.train.validation import holdout_world
 
         self.world = holdout_world(world, days)
@@ -35,8 +36,7 @@ class Validator:
         if samples < 0:
             raise ValueError(f"samples must be >= 0, got {samples}")
         self.draws = [{"temperature": 0.0}] if samples == 0 else [
-            {"temperature": temperature, "seed": seed + 1_000_003 * (i + 1)}
-            for i in range(samples)
+            {"temperature": temperature, "seed": sample_seed(seed, i)} for i in range(samples)
         ]  # fmt: skip
         self.eval_cfg = EvalConfig()
         self.index = build_test_index(self.world, self.eval_cfg)
