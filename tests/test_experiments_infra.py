@@ -215,3 +215,26 @@ def test_rerun_may_change_which_rows_but_nothing_else(tmp_path):
     # without SELECTORS the same change of rows is another config
     with pytest.raises(ValueError, match=r"\(rows differ\)"):
         script.check_same_config(tmp_path / "run", {"seed": 0, "rows": ["a"]})
+
+
+def test_finished_cell_is_skipped_only_under_the_same_command(tmp_path):
+    """A finished cell is rerun when the command changes without changing the cell (here an
+    edited --config file): the script refuses the directory of another config, so the cell
+    reads failed instead of silently keeping the old result; the original command skips it."""
+    cell = tmp_path / "cell.py"
+    cell.write_text(CELL_SCRIPT)
+    out, base = tmp_path / "sweep", tmp_path / "base.json"
+
+    def sweep(scale: int) -> dict:
+        base.write_text(json.dumps({"scale": scale}))
+        return S.run_sweep(cell, out, {"seed": ["0"]}, extra=["--config", str(base)], log=str)
+
+    assert sweep(2) == {"seed=0": "finished"}
+    assert sweep(5) == {"seed=0": "failed"}
+    assert "another config (scale differ)" in (out / "seed=0.log").read_text()
+    res = json.loads((out / "seed=0" / "results.json").read_text())
+    assert res["metrics"]["value"] == 2  # the first result is kept, not overwritten
+    assert sweep(2) == {"seed=0": "finished"}
+    log = [json.loads(x) for x in (out / "sweep_log.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in log] == ["ran", "ran", "skipped"]
+    assert log[0]["returncode"] == 0 and log[1]["returncode"] != 0

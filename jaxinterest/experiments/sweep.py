@@ -6,15 +6,19 @@ cells resumed, cells optionally run as parallel processes.
 
 Cells are the cartesian product of the swept values (and the seeds, set through `seed_key`).
 Each cell runs the script as its own process, `SCRIPT --out OUT/CELL --set KEY=VALUE ...`, with
-CELL = "key=value,..." (a value's "/" written as "_"). A cell whose manifest says "finished" is
-skipped; any other cell (new, killed mid-run, failed) is run, and the script's stages resume
-from what the killed attempt left. OUT/sweep.json lists the cells and their status after every
-change; OUT/sweep_log.jsonl gets one line per cell per invocation ("ran" with the exit code and
-wall seconds, or "skipped").
+CELL = "key=value,..." (a value's "/" written as "_"). A cell is skipped when its manifest says
+"finished" and it finished this very command: the command (script, cell, extra arguments) and
+the contents of every `--config` file it names, hashed into OUT/CELL/sweep_cell.json. Any other
+cell (new, killed mid-run, failed, or finished under another command) is run: the script's
+stages resume from what a killed attempt left, and the script refuses a directory that holds a
+run of another config (the cell then reads "failed" and its log says why). OUT/sweep.json
+lists the cells and their status after every change; OUT/sweep_log.jsonl gets one line per
+cell per invocation ("ran" with the exit code and wall seconds, or "skipped").
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import subprocess
@@ -25,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jaxinterest.experiments.manifest import run_status, write_json
+
+STAMP = "sweep_cell.json"  # in a cell's directory: the fingerprint of the command it finished
 
 
 def parse_sweep(items) -> dict[str, list[str]]:
@@ -66,6 +72,23 @@ def cell_command(script, out: Path, cell: dict, extra=(), quiet: bool = True) ->
     return cmd + (["--quiet"] if quiet else [])
 
 
+def command_fingerprint(cmd: list[str]) -> str:
+    """sha256 of a cell command without its interpreter and --quiet, and of the contents of
+    every --config file it names (a file edited in place changes the fingerprint)."""
+    args = [a for a in cmd[1:] if a != "--quiet"]
+    files = [Path(f).read_text() if Path(f).is_file() else None
+             for a, f in zip(args, args[1:], strict=False) if a == "--config"]  # fmt: skip
+    return hashlib.sha256(json.dumps([args, files]).encode()).hexdigest()
+
+
+def finished_same(run_dir: Path, fingerprint: str) -> bool:
+    """The cell's run finished, under the command with this fingerprint."""
+    stamp = run_dir / STAMP
+    if run_status(run_dir) != "finished" or not stamp.is_file():
+        return False
+    return json.loads(stamp.read_text()).get("fingerprint") == fingerprint
+
+
 def run_sweep(script, out, sweep: dict, *, seeds=(), seed_key: str = "seed", extra=(),
               parallel: int = 1, quiet: bool = True, log=print) -> dict:  # fmt: skip
     """Runs every unfinished cell (module docstring); returns {cell name: status}."""
@@ -78,7 +101,8 @@ def run_sweep(script, out, sweep: dict, *, seeds=(), seed_key: str = "seed", ext
 
     def record(entry: dict) -> None:
         with lock:
-            status[entry["cell"]] = run_status(out / entry["cell"])
+            ok = entry.get("returncode", 0) == 0
+            status[entry["cell"]] = run_status(out / entry["cell"]) if ok else "failed"
             with (out / "sweep_log.jsonl").open("a") as f:
                 f.write(json.dumps(entry) + "\n")
             write_json(out / "sweep.json", {"script": str(script), "sweep": sweep,
@@ -86,7 +110,9 @@ def run_sweep(script, out, sweep: dict, *, seeds=(), seed_key: str = "seed", ext
 
     def one(cell: dict) -> None:
         name = cell_name(cell)
-        if run_status(out / name) == "finished":
+        cmd = cell_command(script, out, cell, extra, quiet)
+        fingerprint = command_fingerprint(cmd)
+        if finished_same(out / name, fingerprint):
             record({"cell": name, "action": "skipped"})
             log(f"sweep: {name} finished before, skipped")
             return
@@ -94,8 +120,9 @@ def run_sweep(script, out, sweep: dict, *, seeds=(), seed_key: str = "seed", ext
         t0 = time.perf_counter()
         logfile = out / f"{name}.log"
         with logfile.open("a") as f:
-            code = subprocess.run(cell_command(script, out, cell, extra, quiet),
-                                  stdout=f, stderr=subprocess.STDOUT).returncode  # fmt: skip
+            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+        if code == 0 and run_status(out / name) == "finished":
+            write_json(out / name / STAMP, {"fingerprint": fingerprint, "command": cmd[1:]})
         seconds = round(time.perf_counter() - t0, 2)
         record({"cell": name, "action": "ran", "returncode": code, "seconds": seconds})
         log(f"sweep: {name} exit {code} after {seconds} s (log {logfile})")
