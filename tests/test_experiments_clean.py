@@ -177,7 +177,13 @@ def test_evaluation_prompts_hold_no_dropped_behaviour(world, tmp_path, monkeypat
     raw = evaluation_prompts(world, tmp_path / "raw", False, monkeypatch)
     cleaned = evaluation_prompts(world, tmp_path / "clean", True, monkeypatch)
     users = list(column(pq.read_table(world / "users.parquet"), "user_id"))
-    assert len(raw) == len(cleaned) == len(users)
+    # the greedy pass, then one per sampled answer set (`Recipe.answer_samples`): same prompts
+    passes = 1 + R.Recipe().answer_samples
+    assert len(raw) == len(cleaned) == len(users) * passes
+    n = len(users)
+    for prompts in (raw, cleaned):
+        assert all(prompts[i * n : (i + 1) * n] == prompts[:n] for i in range(passes))
+    raw, cleaned = raw[:n], cleaned[:n]
     assert "clean" in json.loads((tmp_path / "clean" / "manifest.json").read_text())["stages"]
 
     events = pq.read_table(world / "events.parquet")
