@@ -1,6 +1,6 @@
-"""`validation.write_holdout_world`: the same users' time split written as a world directory:
-events before the cut, fresh clicks after it as the test week, oracle/ cut alike, and nothing
-of the real test week. Checked against the source world read here with pyarrow."""
+"""`data.world_holdout.write_holdout_world`: the same users' time split written as a world
+directory: events before the cut, fresh clicks after it as the test week, oracle/ cut alike, and
+nothing of the real test week. Checked against the source world read here with pyarrow."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ DAY, DAYS = 86_400, 7
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
-    from jaxinterest.train.validation import write_holdout_world
+    from jaxinterest.data.world_holdout import write_holdout_world
 
     root = tmp_path_factory.mktemp("holdout")
     src = small_world(root / "source", seed=5)
