@@ -100,7 +100,7 @@ def check_rows(rows: dict, names, sampled=()) -> None:
     their sampled answers (`recipe.evaluate_policy_row`), the others none."""
     assert set(rows) == set(names)
     for name in names:
-        parts = [rows[name]] + [rows[name]["sampled"]] * (name in sampled)
+        parts = [rows[name], rows[name]["sampled"]] if name in sampled else [rows[name]]
         for part in parts:
             for cohort in ("all", "cold"):
                 row = part[cohort]
