@@ -13,7 +13,8 @@
 # classifier on the world and caches its keep mask beside the world (WORLD.clean-ngram/), which
 # every later step reuses; CLEAN=0 runs everything on raw behaviours instead (use another OUT:
 # a directory holding a cleaned run refuses a raw one). Figures 2 and 3 are copied into
-# PUBLISH (default docs/figures; PUBLISH= copies nothing). Why `tiny` and not the scripts'
+# PUBLISH (default docs/figures; PUBLISH= copies nothing) after the last step: copied any
+# earlier, they would change the checkout and every later manifest would record a dirty tree. Why `tiny` and not the scripts'
 # default `small`: with the recipe's 400 instruction steps, a tiny-5m policy trained on the
 # `small` world (1,500 users) wrote one list for every user (greedy validation Recall@10 .004
 # against the weak labels' .087), while on `tiny` the same recipe gives policies that copy
@@ -57,7 +58,7 @@ $PY experiments/table3_distill.py --out "$OUT/table3" "${WORLD[@]}" \
 
 step "Figure 3"
 $PY experiments/fig3_best_of_n.py --out "$OUT/fig3" "${WORLD[@]}" \
-    --set policy="$TEACHER" --set max_users=300 --set publish="$PUBLISH" --quiet
+    --set policy="$TEACHER" --set max_users=300 --quiet
 
 step "Table 6"
 $PY experiments/table6_throughput.py --out "$OUT/table6" "${WORLD[@]}" \
@@ -69,14 +70,19 @@ $PY experiments/table5_rewards.py --out "$OUT/table5" "${WORLD[@]}" \
 
 step "Figure 2, every cell: tiny-1m, tiny-2m, tiny-5m x seeds 0, 1"
 $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \
-    --set models=tiny-1m,tiny-2m,tiny-5m --set seeds=0,1 --set cells="$CELLS" \
-    --set publish="$PUBLISH" --quiet
+    --set models=tiny-1m,tiny-2m,tiny-5m --set seeds=0,1 --set cells="$CELLS" --quiet
 
 if [[ "${SMOLLM2:-0}" == 1 ]]; then
     step "Table 2, SmolLM2-135M-Instruct rows (SMOLLM2=1; ~10 min per 100 users scored)"
     $PY experiments/table2_main.py --out "$OUT/table2_smollm2" "${WORLD[@]}" --set rows=smollm2 \
         --set smollm2.grpo.steps=4 --set smollm2.grpo.optim.total_steps=4 \
         --set smollm2_users=100 --quiet
+fi
+
+if [[ -n "$PUBLISH" ]]; then
+    step "Figures 2 and 3 copied into $PUBLISH"
+    mkdir -p "$PUBLISH"
+    cp "$OUT/fig2/fig2.png" "$OUT/fig3/fig3.png" "$PUBLISH/"
 fi
 
 step "done: $OUT"
