@@ -66,7 +66,7 @@ $PY experiments/table6_throughput.py --out "$OUT/table6" "${WORLD[@]}" \
 
 step "Table 5 (the reward ablation, from the teacher's warm start)"
 $PY experiments/table5_rewards.py --out "$OUT/table5" "${WORLD[@]}" \
-    --set recipe.model="$TEACHER_START" --set recipe.grpo.eval_every=0 --quiet
+    --set recipe.model="$TEACHER_START" --quiet
 
 step "Figure 2, every cell: tiny-1m, tiny-2m, tiny-5m x seeds 0, 1"
 $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \
