@@ -38,6 +38,10 @@ CELLS="$OUT/fig2/cells"
 STUDENT_START="$CELLS/teacher.model=tiny-1m,seed=0/teacher/sft/policy"
 TEACHER="$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo/policy"
 TEACHER_START="$CELLS/teacher.model=tiny-2m,seed=0/teacher/sft/policy"
+# the cells' GRPO runs: Table 3's "none" row (GRPO from the student's warm start) and Table 5's
+# full reward (GRPO from the teacher's warm start) train exactly what they trained, so they link
+# to them instead of training again (jaxinterest/experiments/reuse.py checks the configs)
+REUSE="[\"$CELLS/teacher.model=tiny-1m,seed=0/teacher/grpo\", \"$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo\"]"
 
 step() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 
@@ -54,7 +58,7 @@ $PY experiments/table2_main.py --out "$OUT/table2" "${WORLD[@]}" \
 step "Table 3"
 $PY experiments/table3_distill.py --out "$OUT/table3" "${WORLD[@]}" \
     --set teacher.model="$TEACHER" --set teacher.train=false \
-    --set student.model="$STUDENT_START" --set student.train=false --quiet
+    --set student.model="$STUDENT_START" --set student.train=false --set reuse="$REUSE" --quiet
 
 step "Figure 3"
 $PY experiments/fig3_best_of_n.py --out "$OUT/fig3" "${WORLD[@]}" \
@@ -66,7 +70,7 @@ $PY experiments/table6_throughput.py --out "$OUT/table6" "${WORLD[@]}" \
 
 step "Table 5 (the reward ablation, from the teacher's warm start)"
 $PY experiments/table5_rewards.py --out "$OUT/table5" "${WORLD[@]}" \
-    --set recipe.model="$TEACHER_START" --quiet
+    --set recipe.model="$TEACHER_START" --set reuse="$REUSE" --quiet
 
 step "Figure 2, every cell: tiny-1m, tiny-2m, tiny-5m x seeds 0, 1"
 $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \

@@ -42,8 +42,9 @@ TITLE = {
 class Table3Config:
     """seed is copied into both recipes and the distillation (see resolve)."""
 
-    # rows only picks which rows are produced: a rerun into the same directory may change it
-    SELECTORS: ClassVar[tuple[str, ...]] = ("rows",)
+    # rows pick the rows and reuse where a trained row may come from, never what a row
+    # computes: a rerun into the same directory may change them
+    SELECTORS: ClassVar[tuple[str, ...]] = ("rows", "reuse")
 
     world: R.WorldSpec = R.WorldSpec()
     seed: int = 0
@@ -51,6 +52,9 @@ class Table3Config:
     teacher: R.Recipe = R.TEACHER
     student: R.Recipe = R.STUDENT
     distill: DistillConfig = R.DISTILL
+    # finished GRPO run directories (e.g. Figure 2's cells' teacher/grpo): a row that would train
+    # exactly what one of them trained links to it instead (jaxinterest/experiments/reuse.py)
+    reuse: tuple[str, ...] = ()
 
     def __post_init__(self):
         bad = [r for r in self.rows if r not in ROWS]
@@ -99,7 +103,7 @@ def body(cfg: Table3Config, out, manifest, progress):
     if "none" in cfg.rows:
         with manifest.stage("none.grpo"):
             final = R.grpo_stage(cfg.student.grpo, wdir, start, out / "student" / "grpo", progress,
-                                 keep_file=keep_file)  # fmt: skip
+                                 keep_file=keep_file, reuse=cfg.reuse)  # fmt: skip
         evaluate("none", final, cfg.student)
     md = tables.metric_table(
         rows, ("recall@10", "ndcg@10"), paper=tables.PAPER_TABLE3, titles=TITLE,

@@ -31,11 +31,15 @@ TITLE = {"full": "Full reward", **{f"no_{s}": f"w/o R_{s}" for s in SIGNALS}}
 class Table5Config:
     """recipe.seed is the run's seed (`--set recipe.seed=1`)."""
 
-    # variants only picks which rows are produced: a rerun into the same directory may change it
-    SELECTORS: ClassVar[tuple[str, ...]] = ("variants",)
+    # variants pick the rows and reuse where a trained row may come from, never what a row
+    # computes: a rerun into the same directory may change them
+    SELECTORS: ClassVar[tuple[str, ...]] = ("variants", "reuse")
 
     world: R.WorldSpec = R.WorldSpec()
     recipe: R.Recipe = R.Recipe()
+    # finished GRPO run directories (e.g. Figure 2's cells' teacher/grpo): a row that would train
+    # exactly what one of them trained links to it instead (jaxinterest/experiments/reuse.py)
+    reuse: tuple[str, ...] = ()
     variants: tuple[str, ...] = VARIANTS
 
     def __post_init__(self):
@@ -69,7 +73,7 @@ def body(cfg: Table5Config, out, manifest, progress):
         recipe = ablated(cfg.recipe, variant)
         with manifest.stage(f"{variant}.grpo"):
             final = R.grpo_stage(recipe.grpo, wdir, start, out / f"grpo_{variant}", progress,
-                                 keep_file=keep_file)  # fmt: skip
+                                 keep_file=keep_file, reuse=cfg.reuse)  # fmt: skip
         training[variant] = R.training_summary(out / f"grpo_{variant}")
         with manifest.stage(f"{variant}.eval"):
             rows[variant] = R.evaluate_policy_row(world, final, recipe,

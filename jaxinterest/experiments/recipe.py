@@ -273,15 +273,25 @@ def sft_stage(recipe: Recipe, world: Path, out: Path, progress: bool = True, *,
 
 
 def grpo_stage(cfg: GRPOConfig, world: Path, policy: str, out: Path, progress=True, *,
-               keep_file: str | None = None) -> str:  # fmt: skip
-    """Dr.GRPO from `policy` into `out` (resumed from its checkpoints); the final policy dir."""
+               keep_file: str | None = None, reuse=()) -> str:  # fmt: skip
+    """Dr.GRPO from `policy` into `out` (resumed from its checkpoints); the final policy dir.
+    `reuse`: finished GRPO run directories; when one trained exactly this run (`reuse.py`), `out`
+    becomes a link to it instead of training again."""
+    from jaxinterest.experiments.reuse import find_finished, link_run
     from jaxinterest.train.loop import run_grpo
 
     summary = out / "summary.json"
     if not summary.is_file():
-        share_rewards_cache(world, out)
-        cfg = dataclasses.replace(cfg, world=str(world), policy=policy, out=str(out))
-        run_grpo(with_keep(cfg, keep_file), resume=True, progress=progress)
+        cfg = with_keep(dataclasses.replace(cfg, world=str(world), policy=policy, out=str(out)),
+                        keep_file)  # fmt: skip
+        source = find_finished(cfg, reuse) if reuse and not out.exists() else None
+        if source is not None:
+            link_run(out, source)
+            if progress:
+                print(f"{out}: the same training as the finished run {source}, reused")
+        else:
+            share_rewards_cache(world, out)
+            run_grpo(cfg, resume=True, progress=progress)
     return json.loads(summary.read_text())["policy"]
 
 

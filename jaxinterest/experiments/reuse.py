@@ -1,0 +1,69 @@
+"""Reusing a finished GRPO run instead of training the same policy twice.
+
+Several tables train a policy that another script has already trained: Table 3's "none" row is
+GRPO from the student's warm start under the recipe, which Figure 2's cell of that model and
+seed has run; Table 5's full-reward variant is the teacher. A stage given candidate run
+directories (`reuse`) looks for a finished one whose saved config would train the same policy
+(`training_key`: the same world, start policy, keep mask and every field that changes training)
+and links its output directory to it. Fields that only decide what is logged or kept
+(`NOT_TRAINING`) may differ: the teacher's run validated every 100 iterations, Table 5's does
+not, and both trained the same weights to the last digit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# GRPOConfig fields that change what a run writes beside the policy, never the policy itself
+NOT_TRAINING = ("out", "eval_every", "checkpoint_every", "keep_last", "validation_days",
+                "validation_samples")  # fmt: skip
+# RewardConfig fields that size caches
+NOT_TRAINING_REWARDS = ("text_cache_size", "user_cache_size")
+PATHS = ("world", "policy", "keep_file")
+
+
+def training_key(saved: dict) -> dict:
+    """The parts of a saved GRPO config (a run's config.json) that decide the trained policy,
+    paths resolved so a relative and an absolute spelling of one directory compare equal."""
+    key = {k: v for k, v in saved.items() if k not in NOT_TRAINING}
+    for k in PATHS:
+        if key.get(k) and Path(key[k]).exists():  # not a spec such as "preset:tiny-2m"
+            key[k] = str(Path(key[k]).resolve())
+    if isinstance(key.get("rewards"), dict):
+        key["rewards"] = {k: v for k, v in key["rewards"].items() if k not in NOT_TRAINING_REWARDS}
+    return key
+
+
+def config_dict(cfg) -> dict:
+    """A GRPOConfig as its run would save it: JSON types (lists, not tuples) and every field an
+    older saved config may lack filled from the defaults, as a resume does."""
+    from jaxinterest.config import to_dict
+
+    return json.loads(json.dumps(to_dict(cfg)))
+
+
+def find_finished(cfg, candidates) -> Path | None:
+    """The first candidate directory holding a finished GRPO run (summary.json) that trained what
+    `cfg` would train; None when there is none."""
+    from jaxinterest.train.grpo import GRPOConfig
+    from jaxinterest.train.loop import resolve_prompt
+
+    want = training_key(config_dict(resolve_prompt(cfg)))
+    defaults = config_dict(GRPOConfig())
+    for c in map(Path, candidates):
+        saved_path, summary = c / "config.json", c / "summary.json"
+        if not (saved_path.is_file() and summary.is_file()):
+            continue
+        saved = json.loads(saved_path.read_text())
+        saved = {k: saved.get(k, defaults[k]) for k in defaults} | saved
+        if training_key(saved) == want:
+            return c
+    return None
+
+
+def link_run(out: Path, source: Path) -> None:
+    """Makes `out` a link to the finished run `source` (its summary, metrics and policy are then
+    read through `out`); the run directory depends on `source` from then on."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.symlink_to(source.resolve(), target_is_directory=True)
