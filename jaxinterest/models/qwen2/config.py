@@ -108,6 +108,9 @@ PRESETS: dict[str, Qwen2Config] = {
     # about 2x so a scaling sweep over them reads like the paper's 0.5B -> 32B figure.
     # hidden, intermediate, layers, heads, kv heads
     "tiny-1m": _tiny(128, 256, 1, 2, 1),
+    # the smallest with two attention layers, the depth that copying a phrase from the prompt
+    # takes (docs/training.md, "Policies that read their prompt"): a student for tiny-2m
+    "tiny-1.5m": _tiny(128, 384, 2, 2, 1),
     "tiny-2m": _tiny(192, 512, 2, 3, 1),
     "tiny-5m": _tiny(256, 768, 3, 4, 2),
     "tiny-10m": _tiny(384, 1024, 4, 6, 2),
