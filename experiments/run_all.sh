@@ -2,8 +2,9 @@
 # The full run behind docs/results.md: every experiment script on the `tiny` world (seed 0, the
 # quickstart's), sized for 2 CPU cores. The scripts share their policies instead of retraining
 # them: Figure 2's seed-0 cells train the teacher (tiny-2m: SFT, then the recipe's 300 Dr.GRPO
-# iterations) and the student's warm start (tiny-1m SFT), and Tables 2, 3, 5, Figure 3 and
-# Table 6 start from those (`train=false`).
+# iterations) and the student's warm start (tiny-1.5m SFT), and Tables 2, 3, 5, Figure 3 and
+# Table 6 start from those (`train=false`); Table 3's "none" row and Table 5's full reward link
+# to the cells' GRPO runs, which trained the same policies (`reuse`).
 #
 #   bash experiments/run_all.sh [OUT]        (default OUT: checkpoints/experiments/full)
 #
@@ -14,17 +15,20 @@
 # every later step reuses; CLEAN=0 runs everything on raw behaviours instead (use another OUT:
 # a directory holding a cleaned run refuses a raw one). Figures 2 and 3 are copied into
 # PUBLISH (default docs/figures; PUBLISH= copies nothing) after the last step: copied any
-# earlier, they would change the checkout and every later manifest would record a dirty tree. Why `tiny` and not the scripts'
-# default `small`: with the recipe's 400 instruction steps, a tiny-5m policy trained on the
-# `small` world (1,500 users) wrote one list for every user (greedy validation Recall@10 .004
-# against the weak labels' .087), while on `tiny` the same recipe gives policies that copy
-# each user's own entities (docs/training.md, "Policies that read their prompt"). Why a tiny-2m
-# teacher: under one recipe tiny-2m is the family's best policy on this world (tiny-5m's SFT
-# stays far behind it), and it is the policy the learning proof shows GRPO improving
-# (tests/test_train_learning.py). Every policy row also scores four sampled answer sets
-# (`recipe.answer_samples`), the answers GRPO trains. Other budget choices: models up to
-# tiny-5m; Table 2's SmolLM2-135M rows only with SMOLLM2=1 (scoring 100 users zero-shot took
-# 10 min of the two cores), scored on 100 users.
+# earlier, they would change the checkout and every later manifest would record a dirty tree.
+#
+# Why `tiny` and not the scripts' default `small`: with the recipe's 400 instruction steps, a
+# tiny-5m policy trained on the `small` world (1,500 users) wrote one list for every user
+# (greedy validation Recall@10 .004 against the weak labels' .087), while on `tiny` the same
+# recipe gives policies that copy each user's own entities (docs/training.md, "Policies that
+# read their prompt"). Why a tiny-2m teacher: under one recipe tiny-2m is the family's best
+# policy on this world (tiny-5m's SFT stays far behind it), and it is the policy the learning
+# proof shows GRPO improving (tests/test_train_learning.py). Why a tiny-1.5m student: it is
+# the smallest model with the two attention layers that copying from the prompt takes; the
+# one-layer tiny-1m absorbed little of the teacher. Every policy row also scores four sampled
+# answer sets (`recipe.answer_samples`), the answers GRPO trains. Other budget choices: models
+# up to tiny-5m; Table 2's SmolLM2-135M rows only with SMOLLM2=1 (scoring 100 users zero-shot
+# took 10 min of the two cores), scored on 100 users.
 set -euo pipefail
 
 OUT=${1:-checkpoints/experiments/full}
@@ -35,19 +39,19 @@ CLEAN=$([[ "${CLEAN:-1}" == 0 ]] && echo false || echo true)
 PUBLISH=${PUBLISH-docs/figures}
 WORLD=(--set world.preset=tiny --set world.seed=0 --set world.clean="$CLEAN")
 CELLS="$OUT/fig2/cells"
-STUDENT_START="$CELLS/teacher.model=tiny-1m,seed=0/teacher/sft/policy"
+STUDENT_START="$CELLS/teacher.model=tiny-1.5m,seed=0/teacher/sft/policy"
 TEACHER="$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo/policy"
 TEACHER_START="$CELLS/teacher.model=tiny-2m,seed=0/teacher/sft/policy"
 # the cells' GRPO runs: Table 3's "none" row (GRPO from the student's warm start) and Table 5's
 # full reward (GRPO from the teacher's warm start) train exactly what they trained, so they link
 # to them instead of training again (jaxinterest/experiments/reuse.py checks the configs)
-REUSE="[\"$CELLS/teacher.model=tiny-1m,seed=0/teacher/grpo\", \"$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo\"]"
+REUSE="[\"$CELLS/teacher.model=tiny-1.5m,seed=0/teacher/grpo\", \"$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo\"]"
 
 step() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 
-step "Figure 2, seed-0 cells of tiny-2m (the teacher) and tiny-1m (the student's warm start)"
+step "Figure 2, seed-0 cells of tiny-2m (the teacher) and tiny-1.5m (the student's warm start)"
 $PY experiments/fig2_model_size.py --out "$OUT/fig2_seed0" "${WORLD[@]}" \
-    --set models=tiny-2m,tiny-1m --set seeds=0 --set cells="$CELLS" --quiet
+    --set models=tiny-2m,tiny-1.5m --set seeds=0 --set cells="$CELLS" --quiet
 
 step "Table 2"
 $PY experiments/table2_main.py --out "$OUT/table2" "${WORLD[@]}" \
@@ -72,9 +76,9 @@ step "Table 5 (the reward ablation, from the teacher's warm start)"
 $PY experiments/table5_rewards.py --out "$OUT/table5" "${WORLD[@]}" \
     --set recipe.model="$TEACHER_START" --set reuse="$REUSE" --quiet
 
-step "Figure 2, every cell: tiny-1m, tiny-2m, tiny-5m x seeds 0, 1"
+step "Figure 2, every cell: tiny-1m, tiny-1.5m, tiny-2m, tiny-5m x seeds 0, 1"
 $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \
-    --set models=tiny-1m,tiny-2m,tiny-5m --set seeds=0,1 --set cells="$CELLS" --quiet
+    --set models=tiny-1m,tiny-1.5m,tiny-2m,tiny-5m --set seeds=0,1 --set cells="$CELLS" --quiet
 
 if [[ "${SMOLLM2:-0}" == 1 ]]; then
     step "Table 2, SmolLM2-135M-Instruct rows (SMOLLM2=1; ~10 min per 100 users scored)"
