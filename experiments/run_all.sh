@@ -81,10 +81,12 @@ $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \
     --set models=tiny-1m,tiny-1.5m,tiny-2m,tiny-5m --set seeds=0,1 --set cells="$CELLS" --quiet
 
 if [[ "${SMOLLM2:-0}" == 1 ]]; then
+    # greedy answers only (smollm2.answer_samples=0): four sampled sets would cost four times
+    # the ~10 min of a greedy pass over 100 users on the two cores
     step "Table 2, SmolLM2-135M-Instruct rows (SMOLLM2=1; ~10 min per 100 users scored)"
     $PY experiments/table2_main.py --out "$OUT/table2_smollm2" "${WORLD[@]}" --set rows=smollm2 \
         --set smollm2.grpo.steps=4 --set smollm2.grpo.optim.total_steps=4 \
-        --set smollm2_users=100 --quiet
+        --set smollm2_users=100 --set smollm2.answer_samples=0 --quiet
 fi
 
 if [[ -n "$PUBLISH" ]]; then
