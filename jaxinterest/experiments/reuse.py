@@ -36,8 +36,7 @@ def training_key(saved: dict) -> dict:
 
 
 def config_dict(cfg) -> dict:
-    """A GRPOConfig as its run would save it: JSON types (lists, not tuples) and every field an
-    older saved config may lack filled from the defaults, as a resume does."""
+    """A GRPOConfig as its run would save it in config.json (JSON types: lists, not tuples)."""
     from jaxinterest.config import to_dict
 
     return json.loads(json.dumps(to_dict(cfg)))
@@ -55,8 +54,8 @@ def find_finished(cfg, candidates) -> Path | None:
         saved_path, summary = c / "config.json", c / "summary.json"
         if not (saved_path.is_file() and summary.is_file()):
             continue
-        saved = json.loads(saved_path.read_text())
-        saved = {k: saved.get(k, defaults[k]) for k in defaults} | saved
+        # a field added to GRPOConfig since the run counts at its default, as a resume does
+        saved = defaults | json.loads(saved_path.read_text())
         if training_key(saved) == want:
             return c
     return None
