@@ -54,6 +54,7 @@ TITLE = {
     "teacher": "GRPO teacher",
     "student": "Distilled student (on-policy)",
     "smollm2_zero_shot": "SmolLM2-135M-Instruct, zero-shot",
+    "smollm2_sft": "SmolLM2-135M-Instruct + SFT (answer format)",
     "smollm2_grpo": "SmolLM2-135M-Instruct + GRPO",
     "oracle": "Oracle interests (DIAGNOSTIC ceiling, reads latent interests)",
 }
@@ -177,31 +178,8 @@ def body(cfg: Table2Config, out, manifest, progress):
                                                     clean_fn=clean_fn)  # fmt: skip
     titles = dict(TITLE)
     if "smollm2" in cfg.rows:
-        sub = R.user_subset(world, cfg.smollm2_users, cfg.seed)
-        for k in ("smollm2_zero_shot", "smollm2_grpo"):
-            titles[k] += f" ({sub.users.num_rows} users)" * (sub is not world)
-        with manifest.stage("smollm2.zero_shot"):
-            rows["smollm2_zero_shot"] = R.evaluate_policy_row(
-                sub,
-                "smollm2",
-                cfg.smollm2,
-                ev / "smollm2_zero_shot.json",
-                out,
-                progress,
-                clean_fn=clean_fn,
-            )
-        sm = R.train_policy(cfg.smollm2, wdir, out / "smollm2", manifest, progress,
-                            keep_file=keep_file)  # fmt: skip
-        with manifest.stage("smollm2.eval"):
-            rows["smollm2_grpo"] = R.evaluate_policy_row(
-                sub,
-                sm["grpo"],
-                cfg.smollm2,
-                ev / "smollm2_grpo.json",
-                out,
-                progress,
-                clean_fn=clean_fn,
-            )
+        rows |= smollm2_rows(cfg, wdir, world, keep_file, clean_fn, out, manifest, progress,
+                             titles)  # fmt: skip
     if "oracle" in cfg.rows:
         rows["oracle"] = oracle_row(cfg, world, manifest)
     md = tables.metric_table(
@@ -214,6 +192,32 @@ def body(cfg: Table2Config, out, manifest, progress):
               "smollm2": out / "smollm2" / "grpo"}  # fmt: skip
     training = {k: R.training_summary(d) for k, d in stages.items() if R.training_summary(d)}
     return {"rows": rows, "training": training}, ["table2.md"]
+
+
+def smollm2_rows(cfg, wdir, world, keep_file, clean_fn, out, manifest, progress, titles):
+    """SmolLM2's rows on `cfg.smollm2_users` users: zero-shot, after the format SFT (when
+    `cfg.smollm2.sft_pretrained`) and after GRPO. `titles` gains the subset size and the SFT."""
+    sub = R.user_subset(world, cfg.smollm2_users, cfg.seed)
+    sft = cfg.smollm2.sft_pretrained and cfg.smollm2.train
+    if sft:
+        titles["smollm2_grpo"] = "SmolLM2-135M-Instruct + SFT + GRPO"
+    keys = ("smollm2_zero_shot", "smollm2_sft", "smollm2_grpo") if sft else (
+        "smollm2_zero_shot", "smollm2_grpo")  # fmt: skip
+    for k in keys:
+        titles[k] += f" ({sub.users.num_rows} users)" * (sub is not world)
+
+    def row(key, policy):
+        with manifest.stage(f"smollm2.{key.removeprefix('smollm2_')}_eval"):
+            return R.evaluate_policy_row(sub, policy, cfg.smollm2, out / "eval" / f"{key}.json",
+                                         out, progress, clean_fn=clean_fn)  # fmt: skip
+
+    rows = {"smollm2_zero_shot": row("smollm2_zero_shot", "smollm2")}
+    sm = R.train_policy(cfg.smollm2, wdir, out / "smollm2", manifest, progress,
+                        keep_file=keep_file)  # fmt: skip
+    if sft:
+        rows["smollm2_sft"] = row("smollm2_sft", sm["sft"])
+    rows["smollm2_grpo"] = row("smollm2_grpo", sm["grpo"])
+    return rows
 
 
 def cleaned(keep) -> str:

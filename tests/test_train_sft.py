@@ -8,6 +8,7 @@ import dataclasses
 import json
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
@@ -131,3 +132,37 @@ def test_weak_labeller_fills_the_list_when_pairing_repeats_a_query():
     view = UserView("u", ("search",) * len(texts), texts, ("",) * len(texts))
     got = label(view, PhraseStats(100, {}), LabelConfig(n_queries=5))
     assert got == ["alpha gamma", "delta", "epsilon", "eta", "theta"]
+
+
+def test_a_real_checkpoint_gets_the_instruction_stage_only(run, world_pair, tmp_path):
+    """`Recipe.sft_pretrained`: an HF checkpoint (here the SFT policy above, standing in for
+    SmolLM2) gets the recipe's instruction stage and no article pretraining; the report scores
+    `validation_users` held-out users. Without the flag the checkpoint is its own warm start."""
+    from jaxinterest.experiments import recipe as R
+    from jaxinterest.train.validation import holdout_world
+
+    cfg, out, _ = run
+    start = str(out / "policy")
+    sft = dataclasses.replace(cfg, pretrain=StageConfig(steps=0), validation_users=5,
+                              instruct=dataclasses.replace(cfg.instruct, steps=4))  # fmt: skip
+    recipe = R.Recipe(model=start, sft_pretrained=True, sft=sft, prompt=PROMPT).resolve()
+    assert R.sft_stage(dataclasses.replace(recipe, sft_pretrained=False), world_pair[1],
+                       tmp_path / "skip", progress=False) == start  # fmt: skip
+    assert not (tmp_path / "skip").exists()
+
+    got = R.sft_stage(recipe, world_pair[1], tmp_path / "s", progress=False)
+    assert got == str(tmp_path / "s" / "policy") and not (tmp_path / "s" / "pretrained").exists()
+    assert [r["stage"] for r in read_metrics(tmp_path / "s" / "metrics.jsonl")] == ["instruct"] * 4
+    before, after = load_policy(start), load_policy(got)
+    assert after.cfg == before.cfg
+    moved = [
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(before.params), jax.tree.leaves(after.params), strict=True)
+    ]
+    assert all(moved)  # every tensor trained from the checkpoint's values
+
+    # the validation report scored 5 of the held-out users; the full run scored them all
+    report = json.loads((tmp_path / "s" / "report.json").read_text())
+    world = load_world(world_pair[1], parts=("news", "events", "users"))
+    n = holdout_world(world, sft.validation_days).users.num_rows
+    assert report["users_scored"] == 5 and run[2]["users_scored"] == n > 5

@@ -42,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "whose targets a weak labeller writes from the user's cleaned, shown behaviours. "
             "Writes OUT/policy (HF directory), OUT/metrics.jsonl, OUT/config.json and "
             "OUT/report.json (validation on the held-out last week of the training window). "
-            "A rerun skips finished stages."
+            "A rerun skips finished stages. A real checkpoint can start it too (--policy "
+            "smollm2 --set pretrain.steps=0: an instruction stage that teaches it the answer "
+            "format)."
         ),
     )
     add_config_args(p, "SFTConfig")

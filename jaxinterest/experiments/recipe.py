@@ -5,7 +5,7 @@
   clean      the hashed n-gram noise classifier trained and applied once per world, its keep
              mask cached beside the world; every later stage reads the kept behaviours only
   sft        the warm start of a tiny-family preset (`train.sft.run_sft`); a real checkpoint
-             (an HF directory, or "smollm2") skips it
+             (an HF directory, or "smollm2") skips it unless `Recipe.sft_pretrained`
   grpo       Dr.GRPO from a policy (`train.loop.run_grpo`, resumed when interrupted)
   evaluate   a policy's greedy query lists on the test week -> the metrics of Table 2, and
              the mean over `Recipe.answer_samples` sampled answer sets (`sampled`)
@@ -25,6 +25,7 @@ import shutil
 from pathlib import Path
 
 from jaxinterest.data.prompts import PromptConfig
+from jaxinterest.data.subset import pick_users, user_subset  # noqa: F401 (the scripts' R.*)
 from jaxinterest.rewards.config import RewardConfig
 from jaxinterest.train.distill_run import DistillConfig
 from jaxinterest.train.grpo import GRPOConfig
@@ -64,6 +65,9 @@ class Recipe:
     """How one policy is trained. model: a tiny-family preset name (SFT from scratch, then
     GRPO), "smollm2", or a local HF checkpoint directory (GRPO from it, no SFT). seed, prompt
     and max_new_tokens are copied into sft and grpo by `resolve` (theirs are overwritten).
+    sft_pretrained: a real checkpoint (SmolLM2 or an HF directory) gets the `sft` stage too,
+    e.g. a short instruction stage that teaches it the answer format before GRPO (its `sft`
+    should then set pretrain steps to 0: the article pretraining is for random inits).
     train=False takes `model` as already trained (a policy another run wrote): `sft_stage` and
     `train_policy` return it as it is, so scripts can share one teacher or warm start.
     answer_samples: the evaluation also scores this many answer sets sampled at
@@ -73,6 +77,7 @@ class Recipe:
 
     model: str = "tiny-5m"
     train: bool = True
+    sft_pretrained: bool = False
     seed: int = 0
     max_new_tokens: int = 48
     answer_samples: int = 4
@@ -264,14 +269,15 @@ def with_keep(cfg, keep_file: str | None):
 
 def sft_stage(recipe: Recipe, world: Path, out: Path, progress: bool = True, *,
               keep_file: str | None = None) -> str:  # fmt: skip
-    """The policy GRPO starts from: the SFT output of a preset, or the checkpoint itself."""
+    """The policy GRPO starts from: the SFT output of a preset (or of a real checkpoint when
+    `recipe.sft_pretrained`), else the checkpoint itself."""
     from jaxinterest.train.sft import run_sft
 
-    if not recipe.train or not is_preset(recipe.model):
+    preset = is_preset(recipe.model)
+    if not recipe.train or not (preset or recipe.sft_pretrained):
         return recipe.model
-    cfg = dataclasses.replace(
-        recipe.sft, world=str(world), out=str(out), policy=f"preset:{recipe.model}"
-    )
+    start = f"preset:{recipe.model}" if preset else recipe.model
+    cfg = dataclasses.replace(recipe.sft, world=str(world), out=str(out), policy=start)
     run_sft(with_keep(cfg, keep_file), progress=progress)
     return str(out / "policy")
 
@@ -409,34 +415,6 @@ def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recip
         )  # fmt: skip
         run_distill(with_keep(cfg, keep_file), progress=progress)
     return str(out / "policy")
-
-
-def user_subset(world, n: int, seed: int):
-    """The world scored on a seeded subset of n users (`pick_users`): its users table holds
-    only them, the rest (articles, every user's events and test clicks) is unchanged, so the
-    evaluation protocol scores exactly these users. n = 0 keeps them all."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not n or n >= world.users.num_rows:
-        return world
-    keep = pa.array(pick_users(world, n, seed))
-    return dataclasses.replace(
-        world, users=world.users.filter(pc.is_in(world.users["user_id"], keep))
-    )
-
-
-def pick_users(world, n: int, seed: int) -> list[str]:
-    """A seeded subset of n of the world's users, in world order (all when n is 0 or more)."""
-    import numpy as np
-
-    from jaxinterest.data.columns import column
-
-    users = list(column(world.users, "user_id"))
-    if n and n < len(users):
-        rows = np.random.default_rng(seed).choice(len(users), n, replace=False)
-        users = [users[i] for i in sorted(rows)]
-    return users
 
 
 TRAINING_KEYS = ("reward_mean", "entropy", "loss", "grad_norm", "valid_share", "teacher_kl")

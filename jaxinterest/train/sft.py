@@ -1,4 +1,4 @@
-"""The SFT warm start of the tiny family (real instruct checkpoints skip it).
+"""The SFT warm start of the tiny family (real instruct checkpoints skip it by default).
 
 Two stages, each one `train.step` update per batch, AdamW with warmup + cosine:
 
@@ -7,13 +7,16 @@ Two stages, each one `train.step` update per batch, AdamW with warmup + cosine:
 2. instruct: (prompt -> weak query list) pairs (`examples.instruction_examples`), loss on the
    answer tokens only (the LM head runs on the answer columns only, `completion_width`).
 
-`run_sft` writes, under `out`: config.json (the resolved config), pretrained/ and policy/ (HF
-directories with the tokenizer; `load_policy` reads them), metrics.jsonl (one line per update:
-stage, loss, grad_norm, lr; tokens/s every 10 updates) and report.json (validation metrics on
-the held-out last week of the training window: the weak labeller's own lists, the SFT policy's
-greedy lists and the own-searches / recent-behaviours references). policy/prompt.json records
-the PromptConfig, which `jaxinterest grpo` then uses by default. A rerun skips the stages whose
-output exists.
+`run_sft` writes, under `out`: config.json (the resolved config), pretrained/ (when pretraining
+ran) and policy/ (HF directories with the tokenizer; `load_policy` reads them), metrics.jsonl
+(one line per update: stage, loss, grad_norm, lr; tokens/s every 10 updates) and report.json
+(validation metrics on the held-out last week of the training window: the weak labeller's own
+lists, the SFT policy's greedy lists and the own-searches / recent-behaviours references).
+policy/prompt.json records the PromptConfig, which `jaxinterest grpo` then uses by default. A
+rerun skips the stages whose output exists.
+
+A real instruct checkpoint (SmolLM2) can start it too, with no pretraining: the instruction
+stage then teaches it the answer format (`Recipe.sft_pretrained`).
 """
 
 from __future__ import annotations
@@ -65,7 +68,9 @@ class SFTConfig:
     validation_days: the held-out last days of the training window (`holdout_world`);
     pretrain_corpus: what pretraining reads: "articles" (training-window titles and abstracts),
     "histories" (the training users' rendered prompts at every `history_cut_days` cut, where a
-    user's phrases recur, so that the model learns to copy from its context) or "both"."""
+    user's phrases recur, so that the model learns to copy from its context) or "both";
+    validation_users: the report scores a seeded subset of this many held-out users (0: all;
+    a 135M model's greedy answers cost seconds each on a CPU)."""
 
     world: str = ""
     out: str = "runs/sft"
@@ -77,6 +82,7 @@ class SFTConfig:
     cut_days: tuple[int, ...] = (0, 4, 8, 12)
     validation_days: int = 7
     pretrain_corpus: Literal["articles", "histories", "both"] = "articles"
+    validation_users: int = 0
     history_cut_days: tuple[int, ...] = (0, 2, 4, 6, 8, 10, 12, 14, 16, 18)
     prompt: PromptConfig = PromptConfig(max_prompt_tokens=320, system_prompt=TINY_SYSTEM_PROMPT)
     labels: LabelConfig = LabelConfig()
@@ -210,7 +216,7 @@ def run_sft(cfg: SFTConfig, *, progress: bool = True) -> dict:
                              cfg.pretrain, seed=cfg.seed, writer=writer, name="pretrain",
                              progress=progress)  # fmt: skip
                 policy = policy.with_params(params)
-            save_policy(policy, out / "pretrained")
+                save_policy(policy, out / "pretrained")
         examples, _ = ex.instruction_examples(
             world, policy.tokenizer, cfg.prompt, cfg.labels, eos_id=policy.eos_id,
             clean_fn=clean_fn, cut_days=cfg.cut_days, progress=progress,
@@ -253,6 +259,7 @@ def _drop_metrics(path: Path, keep_stages: tuple[str, ...]) -> None:
 def validation_report(cfg: SFTConfig, world, policy, clean_fn, progress: bool) -> dict:
     """R@10 / N@10 / MRR on the held-out validation window: weak labels, the policy, and the
     own-searches / recent-behaviours references with the same number of queries."""
+    from jaxinterest.data.subset import user_subset
     from jaxinterest.eval import EvalConfig, evaluate_queries
     from jaxinterest.eval.recommend import build_test_index
     from jaxinterest.eval.reference import own_searches, recent_behaviours
@@ -262,7 +269,7 @@ def validation_report(cfg: SFTConfig, world, policy, clean_fn, progress: bool) -
     from jaxinterest.train.validation import holdout_world
     from jaxinterest.train.weak_labels import label
 
-    val = holdout_world(world, cfg.validation_days)
+    val = user_subset(holdout_world(world, cfg.validation_days), cfg.validation_users, cfg.seed)
     ecfg = EvalConfig()
     index = build_test_index(val, ecfg)
     stats = label_stats(world, policy.tokenizer, cfg.prompt, cfg.labels, clean_fn)
@@ -275,8 +282,10 @@ def validation_report(cfg: SFTConfig, world, policy, clean_fn, progress: bool) -
         "own_searches": own_searches(val, n, keep),
         "recent_behaviours": recent_behaviours(val, n, keep),
     }
-    out = {"holdout": val.meta["holdout"]}
+    out = {"holdout": val.meta["holdout"], "users_scored": val.users.num_rows}
+    scored = set(users)  # the references list every user with events; score the chosen ones
     for name, queries in sources.items():
+        queries = {u: q for u, q in queries.items() if u in scored}
         rep, _ = evaluate_queries(val, queries, ecfg, index=index)
         out[name] = summary(rep)
     rep, _ = evaluate_policy(
