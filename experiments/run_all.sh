@@ -27,8 +27,8 @@
 # the smallest model with the two attention layers that copying from the prompt takes; the
 # one-layer tiny-1m absorbed little of the teacher. Every policy row also scores four sampled
 # answer sets (`recipe.answer_samples`), the answers GRPO trains. Other budget choices: models
-# up to tiny-5m; Table 2's SmolLM2-135M rows only with SMOLLM2=1 (scoring 100 users zero-shot
-# took 10 min of the two cores), scored on 100 users.
+# up to tiny-5m; Table 2's SmolLM2-135M rows (zero-shot, format SFT, GRPO) only with SMOLLM2=1,
+# scored on 100 users.
 set -euo pipefail
 
 OUT=${1:-checkpoints/experiments/full}
@@ -82,10 +82,9 @@ $PY experiments/fig2_model_size.py --out "$OUT/fig2" "${WORLD[@]}" \
 
 if [[ "${SMOLLM2:-0}" == 1 ]]; then
     # greedy answers only (smollm2.answer_samples=0): four sampled sets would cost four times
-    # the ~10 min of a greedy pass over 100 users on the two cores
-    step "Table 2, SmolLM2-135M-Instruct rows (SMOLLM2=1; ~10 min per 100 users scored)"
+    # a greedy pass, and every row (zero-shot, format SFT, GRPO) scores 100 users
+    step "Table 2, SmolLM2-135M-Instruct rows (SMOLLM2=1)"
     $PY experiments/table2_main.py --out "$OUT/table2_smollm2" "${WORLD[@]}" --set rows=smollm2 \
-        --set smollm2.grpo.steps=4 --set smollm2.grpo.optim.total_steps=4 \
         --set smollm2_users=100 --set smollm2.answer_samples=0 --quiet
 fi
 

@@ -167,21 +167,35 @@ def test_table5_rewards(world, tmp_path):
 @pytest.mark.slow
 def test_table2_main(world, policy, tmp_path):
     out = tmp_path / "t2"
+    # the SmolLM2 rows' path (format SFT, then GRPO) with the random checkpoint in its place
     res = run_script("table2_main.py", out, [
-        *sets(world__path=world, rows="popularity,own_searches,baselines,teacher,student,oracle",
+        *sets(world__path=world, rows="popularity,own_searches,baselines,teacher,student,"
+              "smollm2,oracle",
               baselines="gru", baseline_train__max_steps=2, baseline_train__eval_every=1,
               teacher__model=policy, student__model=policy, distill__steps=1,
               distill__batch_size=2, distill__optim__total_steps=1,
               distill__optim__warmup_steps=0, teacher__answer_samples=1,
-              student__answer_samples=0),
-        *grpo_budget("teacher."),
+              student__answer_samples=0, smollm2__model=policy, smollm2_users=12,
+              smollm2__answer_samples=0, smollm2__sft__validation_users=4),
+        *grpo_budget("teacher."), *sft_budget("smollm2."), *grpo_budget("smollm2."),
+        *sets(smollm2__sft__pretrain__steps=0),
     ])  # fmt: skip
     rows = res["metrics"]["rows"]
-    check_rows(rows, ["popularity", "own_searches", "gru", "teacher", "student", "oracle"],
+    check_rows(rows, ["popularity", "own_searches", "gru", "teacher", "student", "oracle",
+                      "smollm2_zero_shot", "smollm2_sft", "smollm2_grpo"],
                sampled=["teacher"])  # fmt: skip
     assert rows["oracle"]["diagnostic"] is True
     md = (out / "table2.md").read_text()
     assert "DIAGNOSTIC" in md and "| GRU |" in md and "cleaned behaviours" in md
+    assert "SmolLM2-135M-Instruct + SFT + GRPO (12 users)" in md
+    # the format SFT started from the checkpoint (no pretraining), GRPO from the SFT policy
+    sm = out / "smollm2"
+    assert json.loads((sm / "sft" / "config.json").read_text())["policy"] == str(policy)
+    assert not (sm / "sft" / "pretrained").exists()
+    assert json.loads((sm / "sft" / "report.json").read_text())["users_scored"] == 4
+    assert json.loads((sm / "grpo" / "config.json").read_text())["policy"] == str(
+        sm / "sft" / "policy"
+    )
     # every stage read the keep mask cached beside the world
     keep = str(clean_dir(world) / "keep.parquet")
     assert json.loads((out / "baselines" / "baselines.json").read_text())["cleaned_by"] == keep
