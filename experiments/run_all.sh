@@ -4,7 +4,8 @@
 # them: Figure 2's seed-0 cells train the teacher (tiny-2m: SFT, then the recipe's 300 Dr.GRPO
 # iterations) and the student's warm start (tiny-1.5m SFT), and Tables 2, 3, 5, Figure 3 and
 # Table 6 start from those (`train=false`); Table 3's "none" row and Table 5's full reward link
-# to the cells' GRPO runs, which trained the same policies (`reuse`).
+# to the cells' GRPO runs, which trained the same policies, and Table 3's on-policy row to Table
+# 2's distilled student (`reuse`).
 #
 #   bash experiments/run_all.sh [OUT]        (default OUT: checkpoints/experiments/full)
 #
@@ -44,8 +45,9 @@ TEACHER="$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo/policy"
 TEACHER_START="$CELLS/teacher.model=tiny-2m,seed=0/teacher/sft/policy"
 # the cells' GRPO runs: Table 3's "none" row (GRPO from the student's warm start) and Table 5's
 # full reward (GRPO from the teacher's warm start) train exactly what they trained, so they link
-# to them instead of training again (jaxinterest/experiments/reuse.py checks the configs)
-REUSE="[\"$CELLS/teacher.model=tiny-1.5m,seed=0/teacher/grpo\", \"$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo\"]"
+# to them instead of training again (jaxinterest/experiments/reuse.py checks the configs), and
+# Table 3's on-policy distillation is Table 2's student, distilled with the same config
+REUSE="[\"$CELLS/teacher.model=tiny-1.5m,seed=0/teacher/grpo\", \"$CELLS/teacher.model=tiny-2m,seed=0/teacher/grpo\", \"$OUT/table2/student/distill\"]"
 
 step() { echo "== $(date -u +%H:%M:%S) $*" >&2; }
 

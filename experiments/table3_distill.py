@@ -52,8 +52,9 @@ class Table3Config:
     teacher: R.Recipe = R.TEACHER
     student: R.Recipe = R.STUDENT
     distill: DistillConfig = R.DISTILL
-    # finished GRPO run directories (e.g. Figure 2's cells' teacher/grpo): a row that would train
-    # exactly what one of them trained links to it instead (jaxinterest/experiments/reuse.py)
+    # finished GRPO and distillation run directories (e.g. Figure 2's cells' teacher/grpo, Table
+    # 2's student/distill): a row that would train exactly what one of them trained links to it
+    # instead (jaxinterest/experiments/reuse.py)
     reuse: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -98,7 +99,8 @@ def body(cfg: Table3Config, out, manifest, progress):
             dcfg = dataclasses.replace(cfg.distill, method=method)
             with manifest.stage(f"{method}.distill"):
                 final = R.distill_stage(dcfg, wdir, teacher, start, out / "student" / method,
-                                        cfg.student, progress, keep_file=keep_file)  # fmt: skip
+                                        cfg.student, progress, keep_file=keep_file,
+                                        reuse=cfg.reuse)  # fmt: skip
             evaluate(method, final, cfg.student)
     if "none" in cfg.rows:
         with manifest.stage("none.grpo"):

@@ -401,10 +401,12 @@ def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path,
 
 
 def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recipe: Recipe,
-                  progress: bool = True, *, keep_file: str | None = None) -> str:  # fmt: skip
+                  progress: bool = True, *, keep_file: str | None = None, reuse=()) -> str:  # fmt: skip
     """`train.distill_run.run_distill` (a DistillConfig) from `student` toward `teacher` with
     the recipe's prompt and answer budget, reading `keep_file`; resumed from its checkpoints;
-    the student's dir."""
+    the student's dir. `reuse`: finished run directories; when one distilled exactly this
+    (`reuse.py`), `out` becomes a link to it instead of training again."""
+    from jaxinterest.experiments.reuse import find_finished, link_run
     from jaxinterest.train.distill_run import run_distill
 
     report = out / "report.json"
@@ -413,7 +415,14 @@ def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recip
             cfg, world=str(world), teacher=teacher, student=student, out=str(out),
             prompt=recipe.prompt, max_new_tokens=recipe.max_new_tokens,
         )  # fmt: skip
-        run_distill(with_keep(cfg, keep_file), progress=progress)
+        cfg = with_keep(cfg, keep_file)
+        source = find_finished(cfg, reuse) if reuse and not out.exists() else None
+        if source is not None:
+            link_run(out, source)
+            if progress:
+                print(f"{out}: the same distillation as the finished run {source}, reused")
+        else:
+            run_distill(cfg, progress=progress)
     return str(out / "policy")
 
 
