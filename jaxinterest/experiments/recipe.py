@@ -401,7 +401,8 @@ def evaluate_policy_row(world, policy_spec: str, recipe: Recipe, out_json: Path,
 
 
 def distill_stage(cfg, world: Path, teacher: str, student: str, out: Path, recipe: Recipe,
-                  progress: bool = True, *, keep_file: str | None = None, reuse=()) -> str:  # fmt: skip
+                  progress: bool = True, *, keep_file: str | None = None,
+                  reuse=()) -> str:  # fmt: skip
     """`train.distill_run.run_distill` (a DistillConfig) from `student` toward `teacher` with
     the recipe's prompt and answer budget, reading `keep_file`; resumed from its checkpoints;
     the student's dir. `reuse`: finished run directories; when one distilled exactly this
