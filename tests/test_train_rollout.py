@@ -8,6 +8,8 @@ test_train_learning.py and the quickstart test."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -262,3 +264,26 @@ def test_first_inner_update_has_ratio_exactly_one(setup):
     _, um = update(state, ro.batch, step, 2)
     assert um["ratio_first"] == 1.0 and um["clip_first"] == 0.0
     assert um["nonfinite"] == 0 and um["skipped"] == 0
+
+
+def test_the_reward_models_query_count_and_encoder_time_are_logged(setup, tmp_path):
+    """With the real RewardModel, each iteration logs the batch's distinct queries (what the
+    reward's encoder time scales with) and that encoder call's seconds. A random policy writes
+    no list, so the model scores fixed lists in place of the samples."""
+    from jaxinterest.rewards import RewardConfig, build_rewards
+
+    model = build_rewards(small_world(tmp_path / "world"), RewardConfig())
+    lists = ['["storm news", "city council", "storm news update", "rates", "harbor bridge"]',
+             '["rates", "market rally", "storm news", "vote count", "budget"]']  # fmt: skip
+
+    class FixedLists:
+        def prepare(self, user_ids, progress=False):
+            model.prepare(user_ids)
+
+        def score(self, user_ids, texts):
+            return model.score(user_ids, [lists[i % 2] for i in range(len(texts))])
+
+    m = rollout(setup, FixedLists()).metrics
+    queries = {q for t in lists for q in json.loads(t)}
+    assert m["reward_distinct_queries"] == len(queries) == 8
+    assert 0 < m["seconds_reward_embed"] <= m["seconds_reward"]

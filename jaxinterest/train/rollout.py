@@ -98,6 +98,15 @@ def collect(
         "rollout_tokens_per_s": float(np.sum(gen.lengths) / max(clock["rollout"], 1e-9)),
         **{f"seconds_{k}": v for k, v in clock.items() if k != "t"},
     }
+    # what the reward's time goes to (RewardModel.score's info): the batch's distinct queries
+    # and the seconds of its encoder call. Not the count of texts embedded: it depends on the
+    # caches' history (a resumed run starts them empty), and the metrics of a resumed run
+    # equal the uninterrupted run's
+    info = getattr(rewards, "info", None) or {}
+    if "n_distinct_queries" in info:
+        metrics["reward_distinct_queries"] = int(info["n_distinct_queries"])
+    if "embed" in info.get("seconds", {}):
+        metrics["seconds_reward_embed"] = float(info["seconds"]["embed"])
     for s in SIGNALS:
         for kind in ("raw", "norm"):
             values = getattr(rewards, kind)[s]
