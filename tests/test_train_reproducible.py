@@ -186,7 +186,8 @@ def test_grpo_straight_and_resumed_runs_are_bitwise_equal(tmp_path_factory):
         return run_python(f"import sys; from jaxinterest.cli import main; sys.exit(main({argv!r}))",
                           hash_seed)  # fmt: skip
 
-    # the second run also turns the reward model's caches off: a cache must not change a bit
+    # the straight run keeps the reward model's caches on (GRPOConfig's default); the second
+    # turns them off: a cache must not change a bit
     no_cache = ["--set", "rewards.text_cache_size=0", "--set", "rewards.user_cache_size=0"]
     straight = grpo(root / "straight", 1)
     first = grpo(root / "resumed", 2, *no_cache, "--set", "steps=1")

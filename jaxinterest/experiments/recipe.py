@@ -26,7 +26,6 @@ from pathlib import Path
 
 from jaxinterest.data.prompts import PromptConfig
 from jaxinterest.data.subset import pick_users, user_subset  # noqa: F401 (the scripts' R.*)
-from jaxinterest.rewards.config import RewardConfig
 from jaxinterest.train.distill_run import DistillConfig
 from jaxinterest.train.grpo import GRPOConfig
 from jaxinterest.train.optim import OptimConfig
@@ -106,7 +105,6 @@ class Recipe:
         eval_every=0,
         checkpoint_every=50,
         validation_samples=4,
-        rewards=RewardConfig(text_cache_size=0),
     )
 
     def resolve(self) -> Recipe:

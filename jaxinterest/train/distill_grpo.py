@@ -36,7 +36,7 @@ def grpo_config(cfg):
         optim=cfg.optim, eval_every=0, checkpoint_every=cfg.checkpoint_every,
         validation_samples=cfg.validation_samples,
         keep_last=cfg.keep_last, validation_days=cfg.validation_days, prompt=cfg.prompt,
-        rewards=RewardConfig(text_cache_size=0, n_queries=cfg.prompt.n_queries),
+        rewards=RewardConfig(n_queries=cfg.prompt.n_queries),
     )  # fmt: skip
 
 

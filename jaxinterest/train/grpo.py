@@ -49,7 +49,9 @@ class GRPOConfig:
     temperature (fixed keys, so a rerun scores the same answers) and averages the metrics,
     instead of the greedy answer. prompt: left at its default, the policy directory's
     prompt.json (the prompt SFT trained on) is used instead (`loop.resolve_prompt`).
-    rewards.text_cache_size = 0 keeps a resumed run bit-for-bit (see docs/training.md)."""
+    The reward model's caches change only its speed: a text's vector is the same bits whichever
+    call embeds it (embed.py), so a resumed run, whose caches start empty, is still the straight
+    run bit for bit (see docs/training.md)."""
 
     world: str = ""
     policy: str = ""
@@ -75,7 +77,7 @@ class GRPOConfig:
     validation_days: int = 7
     validation_samples: int = 0
     prompt: PromptConfig = PromptConfig()
-    rewards: RewardConfig = RewardConfig(text_cache_size=0)
+    rewards: RewardConfig = RewardConfig()
 
     def __post_init__(self):
         for name in ("steps", "prompts_per_step", "group_size", "inner_epochs", "keep_last"):
