@@ -9,6 +9,12 @@ then compares the "metrics" trees of the two results.json files leaf by leaf:
 
 Environment differences (git commit, dirty flag, package versions, devices) are reported beside
 the metric differences, since they are the usual cause of a difference across machines.
+
+The rerun computes every row itself. A run may have taken rows from other runs' directories
+(`reuse`: finished GRPO runs and distillations linked instead of trained; Figure 2's `cells`: a
+shared cell directory whose finished cells are skipped); a rerun that did the same would only
+read the original's results back. So the rerun's `reuse` is empty and its `cells` its own,
+unless `overrides` set them.
 """
 
 from __future__ import annotations
@@ -100,6 +106,19 @@ def script_file(manifest: dict) -> Path:
     return path
 
 
+# config fields that point a run at other runs' results, and the value that makes the rerun
+# compute them itself (module docstring)
+LINKS = {"reuse": "[]", "cells": '""'}
+
+
+def unlinked(config: dict, overrides) -> list[str]:
+    """The overrides plus, for each LINKS field of `config` that is set and not overridden, the
+    override that clears it."""
+    given = {o.split("=", 1)[0].strip() for o in overrides}
+    extra = [f"{k}={v}" for k, v in LINKS.items() if config.get(k) and k not in given]
+    return [*overrides, *extra]
+
+
 def reproduce(run_dir, *, out=None, overrides=(), tolerance: float = 0.0, quiet: bool = True,
               timeout: float | None = None) -> dict:  # fmt: skip
     """Reruns RUN's script from its manifest into `out` (default: a fresh sibling directory)
@@ -114,7 +133,8 @@ def reproduce(run_dir, *, out=None, overrides=(), tolerance: float = 0.0, quiet:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     cmd = [sys.executable, str(script_file(manifest)), "--config", str(run_dir / "config.json"),
            "--out", str(out)]  # fmt: skip
-    cmd += [a for item in overrides for a in ("--set", item)]
+    config = json.loads((run_dir / "config.json").read_text())
+    cmd += [a for item in unlinked(config, overrides) for a in ("--set", item)]
     if quiet:
         cmd.append("--quiet")
     proc = subprocess.run(cmd, capture_output=quiet, text=True, timeout=timeout)
